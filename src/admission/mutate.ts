@@ -1,0 +1,161 @@
+// The whole product in one pipeline: an admission request in, an admission response and its decisions out.
+import type { Config } from '../config/schema.js';
+import { parseReference, type Reference } from '../reference/index.js';
+import { type Decision, decide, unchanged } from '../routing/decision.js';
+import { observe } from '../routing/observe.js';
+import { type Candidate, matchRoute } from '../routing/route.js';
+import type { RegistryState } from '../state/state.js';
+import { buildPatch, ORIGINAL_IMAGES_ANNOTATION, type PatchPlan, proveApplies } from './patch.js';
+import { annotationOf, type ImageSite, imageSites, isObject, labelOf, pullSecretNames } from './pod.js';
+import type { AdmissionRequest, AdmissionResponse } from './review.js';
+
+export const SKIP_LABEL = 'regroute.io/skip';
+const MIRROR_POD_ANNOTATION = 'kubernetes.io/config.mirror';
+
+export interface MutateDeps {
+  readonly config: Pick<Config, 'routes' | 'registries' | 'admission'>;
+  readonly state: RegistryState;
+}
+
+export interface ImageDecision {
+  readonly site: ImageSite;
+  readonly decision: Decision;
+  /** The parsed image, when it parsed. */
+  readonly reference?: Reference;
+  /** Why the reference did not parse, for invalid-reference decisions. */
+  readonly error?: string;
+}
+
+export type PodSkip = 'not-a-pod' | 'operation' | 'skip-label' | 'mirror-pod';
+
+export interface MutateOutcome {
+  readonly response: AdmissionResponse;
+  readonly decisions: readonly ImageDecision[];
+  readonly skipped: PodSkip | null;
+  /** Set when a patch was computed but could not be proven to apply: the pod is admitted unchanged. */
+  readonly patchError?: string;
+}
+
+const allowed = (uid: string, warnings: string[] = []): AdmissionResponse =>
+  warnings.length > 0 ? { uid, allowed: true, warnings } : { uid, allowed: true };
+
+/** Which containers a request may change: every kind on CREATE, only new ephemeral containers on their subresource. */
+function sitesToRoute(request: AdmissionRequest): ImageSite[] | PodSkip {
+  if (request.kind.kind !== 'Pod' || request.resource.resource !== 'pods') return 'not-a-pod';
+  if (request.operation === 'CREATE' && !request.subResource) return imageSites(request.object);
+  if (request.operation === 'UPDATE' && request.subResource === 'ephemeralcontainers') {
+    const before = new Set(imageSites(request.oldObject, ['ephemeralContainers']).map((site) => site.name));
+    return imageSites(request.object, ['ephemeralContainers']).filter((site) => !before.has(site.name));
+  }
+  return 'operation';
+}
+
+/** The annotation regroute wrote on an earlier invocation, tolerating anything else found there. */
+function recordedOriginals(pod: unknown): Record<string, string> {
+  const raw = annotationOf(pod, ORIGINAL_IMAGES_ANNOTATION);
+  if (!raw) return {};
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    if (!isObject(parsed)) return {};
+    return Object.fromEntries(Object.entries(parsed).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+  } catch {
+    return {};
+  }
+}
+
+const shortDigest = (digest: string | null) => (digest ? digest.slice(0, digest.indexOf(':') + 13) : '');
+
+function warningOf({ site, decision }: ImageDecision): string | null {
+  if (decision.target) {
+    return `regroute: ${site.kind} "${site.name}" image ${String(site.image)} rerouted to ${decision.candidate?.registry}/${decision.candidate?.repository} (${shortDigest(decision.digest)}; ${decision.reason})`;
+  }
+  if (['deadline', 'no-candidate', 'stale-mirror-skipped', 'unverified-denied'].includes(decision.reason)) {
+    return `regroute: ${site.kind} "${site.name}" image ${String(site.image)} left unchanged (${decision.reason})`;
+  }
+  return null;
+}
+
+export async function mutate(request: AdmissionRequest, deps: MutateDeps, signal: AbortSignal): Promise<MutateOutcome> {
+  const pod = request.object;
+  const sites = sitesToRoute(request);
+  if (typeof sites === 'string') return { response: allowed(request.uid), decisions: [], skipped: sites };
+  if (labelOf(pod, SKIP_LABEL) === 'true') return { response: allowed(request.uid), decisions: [], skipped: 'skip-label' };
+  if (annotationOf(pod, MIRROR_POD_ANNOTATION) !== undefined) {
+    return { response: allowed(request.uid), decisions: [], skipped: 'mirror-pod' };
+  }
+
+  const { routes, registries, admission } = deps.config;
+  const isEphemeralUpdate = request.operation === 'UPDATE';
+  const podSecrets = pullSecretNames(pod);
+  const originals = recordedOriginals(pod);
+  // An ephemeral container cannot bring a pull secret with it: the subresource changes nothing else in the pod.
+  const canUse = (candidate: Candidate): boolean => {
+    const secret = registries[candidate.registry]?.pullSecret;
+    return !isEphemeralUpdate || secret === undefined || podSecrets.includes(secret);
+  };
+
+  // Pods repeat images (sidecars, init containers): observe each distinct image once.
+  const observations = new Map<string, ReturnType<typeof observe>>();
+  const decisions = await Promise.all(
+    sites.map(async (site): Promise<ImageDecision> => {
+      if (typeof site.image !== 'string') {
+        return { site, decision: unchanged('invalid-reference'), error: 'image is not a string' };
+      }
+      const recorded = originals[site.name];
+      if (recorded !== undefined && recorded !== site.image) return { site, decision: unchanged('already-rewritten') };
+      const parsed = parseReference(site.image);
+      if (!parsed.ok) return { site, decision: unchanged('invalid-reference'), error: parsed.error.message };
+      const match = matchRoute(parsed.reference, routes);
+      const reference = parsed.reference;
+      if (!match) return { site, reference, decision: unchanged('no-route') };
+      let observation = observations.get(site.image);
+      if (!observation) {
+        observation = observe(parsed.reference, match, deps.state, signal, admission.unverifiedTags);
+        observations.set(site.image, observation);
+      }
+      const decision = decide(parsed.reference, match, await observation, { unverifiedTags: admission.unverifiedTags, canUse });
+      return { site, reference, decision };
+    }),
+  );
+
+  const rewrites = decisions.flatMap(({ site, decision }) => (decision.target ? [{ site, target: decision.target }] : []));
+  const warnings = decisions.map(warningOf).filter((w): w is string => w !== null);
+  if (rewrites.length === 0) return { response: allowed(request.uid, warnings), decisions, skipped: null };
+
+  const pullSecrets = isEphemeralUpdate
+    ? []
+    : [
+        ...new Set(
+          decisions.flatMap(({ decision }) => {
+            const secret = decision.candidate ? registries[decision.candidate.registry]?.pullSecret : undefined;
+            return secret && !podSecrets.includes(secret) ? [secret] : [];
+          }),
+        ),
+      ];
+  const plan: PatchPlan = {
+    rewrites,
+    pullSecrets,
+    // The ephemeralcontainers subresource ignores metadata changes, so the record goes only on CREATE.
+    originalImages: isEphemeralUpdate
+      ? null
+      : { ...originals, ...Object.fromEntries(rewrites.map(({ site }) => [site.name, String(site.image)])) },
+  };
+  const ops = buildPatch(pod, plan);
+  const proof = proveApplies(pod, ops);
+  if (!proof.ok) {
+    const warning = 'regroute: internal error building the patch; pod admitted unchanged';
+    return { response: allowed(request.uid, [warning]), decisions, skipped: null, patchError: proof.error };
+  }
+  return {
+    response: {
+      uid: request.uid,
+      allowed: true,
+      patchType: 'JSONPatch',
+      patch: Buffer.from(JSON.stringify(ops)).toString('base64'),
+      warnings,
+    },
+    decisions,
+    skipped: null,
+  };
+}
+

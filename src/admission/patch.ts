@@ -1,0 +1,63 @@
+// The JSON patch regroute returns: explicit operations built by hand, and proven by applying them before they leave.
+import fastJsonPatch, { type Operation } from 'fast-json-patch';
+import { isObject, metadataOf, type ImageSite, specOf } from './pod.js';
+
+export const ORIGINAL_IMAGES_ANNOTATION = 'regroute.io/original-images';
+
+/** An RFC 6901 pointer: `~` and `/` inside a segment are escaped, in that order. */
+export const pointer = (...segments: (string | number)[]): string =>
+  `/${segments.map((s) => String(s).replaceAll('~', '~0').replaceAll('/', '~1')).join('/')}`;
+
+export interface PatchPlan {
+  readonly rewrites: readonly { readonly site: ImageSite; readonly target: string }[];
+  /** Secret names to append to imagePullSecrets, already free of the pod's own. */
+  readonly pullSecrets: readonly string[];
+  /** The annotation's new value (container name → original image), or null to leave it alone. */
+  readonly originalImages: Readonly<Record<string, string>> | null;
+}
+
+export function buildPatch(pod: unknown, plan: PatchPlan): Operation[] {
+  const ops: Operation[] = plan.rewrites.map(({ site, target }) => ({
+    op: 'replace',
+    path: pointer('spec', site.kind, site.index, 'image'),
+    value: target,
+  }));
+
+  if (plan.pullSecrets.length > 0) {
+    const existing = specOf(pod)?.imagePullSecrets;
+    const entries = plan.pullSecrets.map((name) => ({ name }));
+    if (Array.isArray(existing)) {
+      for (const entry of entries) ops.push({ op: 'add', path: pointer('spec', 'imagePullSecrets', '-'), value: entry });
+    } else {
+      ops.push({ op: 'add', path: pointer('spec', 'imagePullSecrets'), value: entries });
+    }
+  }
+
+  if (plan.originalImages) {
+    const value = JSON.stringify(plan.originalImages);
+    const metadata = metadataOf(pod);
+    // RFC 6902 `add` cannot create intermediate objects: a pod without annotations gets the whole map.
+    if (!metadata) {
+      ops.push({ op: 'add', path: pointer('metadata'), value: { annotations: { [ORIGINAL_IMAGES_ANNOTATION]: value } } });
+    } else if (!isObject(metadata.annotations)) {
+      ops.push({ op: 'add', path: pointer('metadata', 'annotations'), value: { [ORIGINAL_IMAGES_ANNOTATION]: value } });
+    } else {
+      ops.push({ op: 'add', path: pointer('metadata', 'annotations', ORIGINAL_IMAGES_ANNOTATION), value });
+    }
+  }
+  return ops;
+}
+
+/**
+ * Applies the patch to a copy of the pod as the apiserver would. The apiserver rejects the pod outright when a
+ * returned patch does not apply, whatever the failurePolicy, so a patch that fails here must never be sent.
+ */
+export function proveApplies(pod: unknown, ops: readonly Operation[]): { ok: true; result: unknown } | { ok: false; error: string } {
+  try {
+    const copy = structuredClone(pod);
+    const result = fastJsonPatch.applyPatch(copy, ops as Operation[], true, true).newDocument;
+    return { ok: true, result };
+  } catch (error) {
+    return { ok: false, error: error instanceof Error ? error.message : String(error) };
+  }
+}

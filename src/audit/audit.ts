@@ -1,0 +1,73 @@
+// The audit trail: one structured log line per image whose routing matters, and the pod-level summary fields.
+import type { Logger } from 'pino';
+import type { ImageDecision, MutateOutcome } from '../admission/mutate.js';
+import { isObject, metadataOf } from '../admission/pod.js';
+import type { AdmissionRequest } from '../admission/review.js';
+import type { Reason } from '../routing/decision.js';
+
+export interface AuditRecord {
+  readonly uid: string;
+  readonly namespace: string | undefined;
+  readonly pod: string | undefined;
+  readonly owner: string | undefined;
+  readonly container: string;
+  readonly containerKind: string;
+  readonly from: string;
+  readonly to: string | null;
+  readonly digest: string | null;
+  readonly reason: Reason;
+  readonly candidates: string;
+  readonly dryRun: boolean;
+  readonly decisionMs: number;
+  readonly error?: string;
+}
+
+/** Unchanged images worth a line: something was down, stale or late, so an operator wants to know. */
+const NOTEWORTHY: ReadonlySet<Reason> = new Set([
+  'deadline',
+  'no-candidate',
+  'stale-mirror-skipped',
+  'unverified-denied',
+  'invalid-reference',
+]);
+
+function podIdentity(request: AdmissionRequest): { pod: string | undefined; owner: string | undefined } {
+  const metadata = metadataOf(request.object);
+  const name = typeof metadata?.name === 'string' ? metadata.name : undefined;
+  const generateName = typeof metadata?.generateName === 'string' ? `${metadata.generateName}*` : undefined;
+  const owners = Array.isArray(metadata?.ownerReferences) ? metadata.ownerReferences : [];
+  const controller = owners.find((o: unknown) => isObject(o) && o.controller === true) ?? owners[0];
+  const owner =
+    isObject(controller) && typeof controller.kind === 'string' && typeof controller.name === 'string'
+      ? `${controller.kind}/${controller.name}`
+      : undefined;
+  return { pod: name ?? request.name ?? generateName, owner };
+}
+
+export function auditRecords(request: AdmissionRequest, outcome: MutateOutcome, decisionMs: number): AuditRecord[] {
+  const { pod, owner } = podIdentity(request);
+  const worth = (d: ImageDecision) => d.decision.target !== null || NOTEWORTHY.has(d.decision.reason);
+  return outcome.decisions.filter(worth).map(({ site, decision, error }) => ({
+    uid: request.uid,
+    namespace: request.namespace,
+    pod,
+    owner,
+    container: site.name,
+    containerKind: site.kind,
+    from: String(site.image),
+    to: outcome.patchError ? null : decision.target,
+    digest: decision.digest,
+    reason: decision.reason,
+    candidates: decision.verdicts.map((v) => `${v.location}=${v.verdict}`).join(','),
+    dryRun: request.dryRun === true,
+    decisionMs,
+    ...(error ? { error } : {}),
+  }));
+}
+
+export function writeAudit(log: Logger, records: readonly AuditRecord[]): void {
+  for (const record of records) {
+    if (record.to) log.info({ audit: record }, 'image rerouted');
+    else log.warn({ audit: record }, 'image left unchanged');
+  }
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+// The `regroute` command: one subcommand per module under cli/.
+import { certsCommand, certsUsage } from './cli/certs.js';
+import { explainCommand, explainUsage } from './cli/explain.js';
+import { EXIT, type Io, processIo } from './cli/io.js';
+import { reviewCommand, reviewUsage } from './cli/review.js';
+import { serveCommand, serveUsage } from './cli/serve.js';
+import { ConfigError } from './config/load.js';
+
+const commands: Record<string, { run: (args: string[], io: Io) => Promise<number>; usage: string }> = {
+  serve: { run: serveCommand, usage: serveUsage },
+  review: { run: reviewCommand, usage: reviewUsage },
+  explain: { run: explainCommand, usage: explainUsage },
+  certs: { run: certsCommand, usage: certsUsage },
+};
+
+export const usage = `regroute — routes pod images to the first healthy registry holding the exact digest
+
+${Object.values(commands)
+  .map((c) => c.usage)
+  .join('\n\n')}`;
+
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    io.out(usage);
+    return name === undefined ? EXIT.usage : EXIT.ok;
+  }
+  const command = commands[name];
+  if (!command) {
+    io.err(`unknown command "${name}"\n\n${usage}`);
+    return EXIT.usage;
+  }
+  try {
+    return await command.run(args, io);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      io.err(error.message);
+      return EXIT.usage;
+    }
+    // parseArgs reports unknown or malformed options with a code of its own.
+    if ((error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.err(`${(error as Error).message}\n\n${command.usage}`);
+      return EXIT.usage;
+    }
+    io.err(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    return EXIT.failure;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,113 @@
+// `regroute explain`: how regroute sees images — normalized reference, route, candidates and, live, the decision.
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import type { Config } from '../config/schema.js';
+import { formatReference, parseReference, type Reference } from '../reference/index.js';
+import { decide } from '../routing/decision.js';
+import { observe } from '../routing/observe.js';
+import { matchRoute } from '../routing/route.js';
+import type { StateHandle } from '../server/run.js';
+import { createStateHandle } from '../state/create.js';
+import { loadConfigOption } from './config-option.js';
+import { EXIT, type Io } from './io.js';
+
+export const explainUsage = `regroute explain IMAGE... [--config FILE] [--offline] [--json]
+  Prints each image's normalized reference, the route that takes it and its candidates; unless --offline,
+  also asks the registries and prints the decision. --json prints one JSON object per image, per line.`;
+
+interface Explanation {
+  image: string;
+  reference?: Reference;
+  route?: { prefix: string; source: string } | null;
+  candidates?: string[];
+  decision?: { reason: string; target: string | null; digest: string | null; candidates: Record<string, string> };
+  error?: string;
+}
+
+async function explainOne(
+  image: string,
+  config: Config,
+  state: StateHandle | null,
+): Promise<Explanation> {
+  const parsed = parseReference(image);
+  if (!parsed.ok) return { image, error: parsed.error.message };
+  const reference = parsed.reference;
+  const match = matchRoute(reference, config.routes);
+  const explanation: Explanation = {
+    image,
+    // Spelled out so the JSON keys keep this order whatever the parser's object looks like.
+    reference: {
+      registry: reference.registry,
+      repository: reference.repository,
+      tag: reference.tag,
+      digest: reference.digest,
+    },
+    route: match ? { prefix: match.route.prefix, source: `${match.source.registry}/${match.source.repository}` } : null,
+    candidates: match
+      ? match.candidates.map((c) => formatReference({ ...reference, registry: c.registry, repository: c.repository }))
+      : [],
+  };
+  if (!match || !state) return explanation;
+  const signal = AbortSignal.timeout(config.admission.deadlineMs);
+  const observation = await observe(reference, match, state.state, signal, config.admission.unverifiedTags);
+  const decision = decide(reference, match, observation, { unverifiedTags: config.admission.unverifiedTags });
+  explanation.decision = {
+    reason: decision.reason,
+    target: decision.target,
+    digest: decision.digest,
+    candidates: Object.fromEntries(decision.verdicts.map((v) => [v.location, v.verdict])),
+  };
+  return explanation;
+}
+
+function printText(e: Explanation, io: Io): void {
+  if (e.error) {
+    io.out(`${e.image}: invalid: ${e.error}`);
+    return;
+  }
+  io.out(`${e.image}`);
+  if (e.reference) io.out(`  reference:  ${formatReference(e.reference)}`);
+  if (!e.route) {
+    io.out('  route:      none (the image is never changed)');
+    return;
+  }
+  io.out(`  route:      ${e.route.prefix} (tags resolved at ${e.route.source})`);
+  e.candidates?.forEach((candidate, i) => io.out(`  candidate ${i + 1}: ${candidate}`));
+  if (e.decision) {
+    io.out(`  decision:   ${e.decision.target ? `rewrite to ${e.decision.target}` : 'unchanged'} (${e.decision.reason})`);
+    for (const [location, verdict] of Object.entries(e.decision.candidates)) io.out(`    ${location}: ${verdict}`);
+  }
+}
+
+/** Polls until the state is ready or `ms` pass: explain must not hang on a registry that never answers. */
+async function waitReady(state: StateHandle, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (!state.isReady() && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 25));
+}
+
+export async function explainCommand(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { config: { type: 'string' }, offline: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
+  });
+  if (positionals.length === 0) {
+    io.err(explainUsage);
+    return EXIT.usage;
+  }
+  const config = await loadConfigOption(values.config);
+  const state = values.offline ? null : createStateHandle(config, pino({ level: 'silent' }));
+  try {
+    if (state) await waitReady(state, config.probe.timeoutMs + config.admission.deadlineMs);
+    let invalid = false;
+    for (const image of positionals) {
+      const explanation = await explainOne(image, config, state);
+      invalid ||= explanation.error !== undefined;
+      if (values.json) io.out(JSON.stringify(explanation));
+      else printText(explanation, io);
+    }
+    return invalid ? EXIT.usage : EXIT.ok;
+  } finally {
+    await state?.close();
+  }
+}

@@ -1,0 +1,14 @@
+// What a subcommand may touch of the process: its output streams. Tests pass their own.
+
+export interface Io {
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+}
+
+export const processIo: Io = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+/** Exit codes: 0 success, 1 failure, 2 bad input (usage or invalid image references). */
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;

@@ -1,0 +1,88 @@
+// The configuration file's schema: the single source of the config's types and of every default.
+import { z } from 'zod';
+
+/** `host[:port]`, lower-case, as it appears first in a normalized image reference. */
+const RegistryHost = z
+  .string()
+  .regex(/^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$/, {
+    message: 'must be a registry host[:port] in lower case, like "registry.local:5000"',
+  });
+
+/** `host[:port][/path…]` on path-component boundaries; used by routes and candidates. */
+const Location = z
+  .string()
+  .regex(/^[a-z0-9.[\]:-]+(?:\/[a-z0-9._-]+)*$/, {
+    message: 'must be host[:port] optionally followed by /path components, in lower case, without a tag',
+  });
+
+/** A route prefix: a Location whose host may start with `*.` to match any subdomain. */
+const Prefix = z.string().regex(/^(?:\*\.)?[a-z0-9.[\]:-]+(?:\/[a-z0-9._-]+)*$/, {
+  message: 'must be host[:port][/path], optionally starting with "*." for any subdomain',
+});
+
+export const Auth = z.union([
+  z.strictObject({ username: z.string().min(1), passwordFile: z.string().min(1) }),
+  z.strictObject({ dockerConfigJson: z.string().min(1) }),
+]);
+export type Auth = z.infer<typeof Auth>;
+
+export const HealthCheck = z.strictObject({
+  repository: z.string().min(1),
+  reference: z.string().min(1).default('latest'),
+});
+export type HealthCheck = z.infer<typeof HealthCheck>;
+
+export const RegistrySettings = z.strictObject({
+  auth: Auth.optional(),
+  /** PEM bundle of a private CA; TLS is always verified, against this CA when given. */
+  caFile: z.string().min(1).optional(),
+  /** Plain HTTP. Explicit only, and warned about at start. */
+  insecure: z.boolean().default(false),
+  /** Secret name added to imagePullSecrets of pods routed to this registry. */
+  pullSecret: z.string().min(1).optional(),
+  /** An authenticated deep probe: this manifest must be readable for the registry to count as healthy. */
+  healthCheck: HealthCheck.optional(),
+});
+export type RegistrySettings = z.infer<typeof RegistrySettings>;
+
+export const Route = z.strictObject({
+  prefix: Prefix,
+  /** Where tags are resolved to digests; defaults to the part of the image the prefix matched. */
+  source: Location.optional(),
+  /** Candidates in order of preference; the image's remainder after the prefix is appended to each. */
+  registries: z.array(Location).min(1),
+});
+export type Route = z.infer<typeof Route>;
+
+export const ServerSettings = z.strictObject({
+  port: z.number().int().min(1).max(65535).default(8443),
+  metricsPort: z.number().int().min(0).max(65535).default(9090),
+  host: z.string().default('0.0.0.0'),
+  tlsCert: z.string().min(1).default('certs/tls.crt'),
+  tlsKey: z.string().min(1).default('certs/tls.key'),
+});
+
+export const AdmissionSettings = z.strictObject({
+  /** Longest an admission may wait for registry state; the answer never comes later than this. */
+  deadlineMs: z.number().int().min(10).max(25_000).default(2000),
+  /** A tag whose digest cannot be learned anywhere: route by tag (`allow`) or leave it (`deny`). */
+  unverifiedTags: z.enum(['allow', 'deny']).default('allow'),
+});
+
+export const ProbeSettings = z.strictObject({
+  intervalSeconds: z.number().positive().default(10),
+  timeoutMs: z.number().int().min(1).default(2000),
+  failureThreshold: z.number().int().min(1).default(3),
+  successThreshold: z.number().int().min(1).default(1),
+});
+
+export const Config = z.strictObject({
+  server: ServerSettings.default(ServerSettings.parse({})),
+  admission: AdmissionSettings.default(AdmissionSettings.parse({})),
+  probe: ProbeSettings.default(ProbeSettings.parse({})),
+  registries: z.record(RegistryHost, RegistrySettings).default({}),
+  routes: z.array(Route).default([]),
+});
+export type Config = z.infer<typeof Config>;
+/** What a config file may say: every field optional where a default exists. */
+export type ConfigInput = z.input<typeof Config>;

@@ -1,0 +1,202 @@
+// The routing decision for one image: which candidate serves it and why. Pure: it reads an observation, never fetches.
+import type { Reference } from '../reference/index.js';
+import { effectiveTag } from '../reference/index.js';
+import type { Health, Presence, TagAnswer } from '../state/state.js';
+import type { Candidate, RouteMatch } from './route.js';
+
+/** A closed set of reasons: audit log, metrics and kubectl warnings share it. */
+export const REASONS = [
+  // The image is rewritten:
+  'source-unhealthy', // its own registry is down or rate-limited
+  'source-missing-digest', // its own location is up but does not hold the digest
+  'preferred-candidate', // an earlier candidate in the route holds the digest
+  'unverified-tag', // no digest could be learned; routed by tag (unverifiedTags: allow)
+  // The image is left as it is:
+  'source-healthy', // its own location is the first healthy candidate holding the digest
+  'stale-mirror-skipped', // candidates were skipped because their tag points at other content
+  'no-candidate', // no healthy candidate holds the digest
+  'unverified-denied', // no digest could be learned and unverifiedTags is deny
+  'deadline', // registry state was not known within the admission deadline
+  'no-route', // no route matches the image
+  'invalid-reference', // the image is not a valid reference
+  'already-rewritten', // regroute rewrote this container before (reinvocation)
+] as const;
+export type Reason = (typeof REASONS)[number];
+
+/** Where the digest to route came from. */
+export type DigestAnswer = TagAnswer | { readonly kind: 'digest'; readonly digest: string; readonly from: 'reference' };
+
+export interface CandidateObservation {
+  readonly health: Health;
+  /** Whether the candidate holds the digest; 'not-checked' when the decision did not need to know. */
+  readonly presence: Presence | 'not-checked';
+  /** The candidate's own answer for the tag: tells a stale mirror from a missing image, and serves unverified tags. */
+  readonly tag?: TagAnswer;
+}
+
+export interface Observation {
+  readonly digest: DigestAnswer;
+  /** Parallel to the route match's candidates. */
+  readonly candidates: readonly CandidateObservation[];
+  /** Health of the registry the image points at, which need not be a candidate. */
+  readonly ownHealth: Health;
+}
+
+export type Verdict =
+  | 'chosen'
+  | 'unhealthy'
+  | 'rate-limited'
+  | 'absent'
+  | 'stale'
+  | 'unknown'
+  | 'not-checked'
+  | 'no-tag'
+  | 'pull-secret-unavailable';
+
+export interface CandidateVerdict {
+  readonly location: string;
+  readonly verdict: Verdict;
+}
+
+export interface Decision {
+  readonly reason: Reason;
+  /** The rewritten image; null when the image stays as it is. */
+  readonly target: string | null;
+  /** The digest the pod will run, when known. */
+  readonly digest: string | null;
+  readonly candidate: Candidate | null;
+  readonly verdicts: readonly CandidateVerdict[];
+}
+
+export interface DecideOptions {
+  readonly unverifiedTags: 'allow' | 'deny';
+  /** False when the pod cannot use the candidate (e.g. its pull secret cannot be added): skipped. */
+  readonly canUse?: (candidate: Candidate) => boolean;
+}
+
+export const unchanged = (reason: Reason, verdicts: readonly CandidateVerdict[] = []): Decision => ({
+  reason,
+  target: null,
+  digest: null,
+  candidate: null,
+  verdicts,
+});
+
+const isDown = (health: Health): health is 'unhealthy' | 'rate-limited' =>
+  health === 'unhealthy' || health === 'rate-limited';
+
+function verdictFor(observation: CandidateObservation, digest: string): Verdict {
+  if (isDown(observation.health)) return observation.health;
+  switch (observation.presence) {
+    case 'present':
+      return 'chosen';
+    case 'absent':
+      return observation.tag?.kind === 'digest' && observation.tag.digest !== digest ? 'stale' : 'absent';
+    default:
+      return observation.presence;
+  }
+}
+
+/** Why a pod leaves its own location for `chosen`, given what was seen of the locations before it. */
+function rewriteReason(
+  chosenIndex: number,
+  match: RouteMatch,
+  verdicts: readonly CandidateVerdict[],
+  ownHealth: Health,
+): Reason {
+  const ownIndex = match.candidates.findIndex((candidate) => candidate.isOwn);
+  if (ownIndex === -1) return isDown(ownHealth) ? 'source-unhealthy' : 'preferred-candidate';
+  if (ownIndex > chosenIndex) return 'preferred-candidate';
+  const own = verdicts[ownIndex]?.verdict;
+  return own === 'unhealthy' || own === 'rate-limited' ? 'source-unhealthy' : 'source-missing-digest';
+}
+
+function whyNone(verdicts: readonly CandidateVerdict[]): Reason {
+  if (verdicts.some((v) => v.verdict === 'stale')) return 'stale-mirror-skipped';
+  if (verdicts.some((v) => v.verdict === 'unknown')) return 'deadline';
+  return 'no-candidate';
+}
+
+function targetOf(candidate: Candidate, reference: Reference, digest: string | null): string {
+  const tag = reference.digest ? reference.tag : effectiveTag(reference);
+  return `${candidate.registry}/${candidate.repository}${tag ? `:${tag}` : ''}${digest ? `@${digest}` : ''}`;
+}
+
+/** Walks the candidates in order and picks the first healthy one holding the digest. */
+function decideByDigest(
+  reference: Reference,
+  match: RouteMatch,
+  observation: Observation,
+  digest: string,
+  canUse: (candidate: Candidate) => boolean,
+): Decision {
+  const verdicts: CandidateVerdict[] = [];
+  for (const [index, candidate] of match.candidates.entries()) {
+    const seen = observation.candidates[index];
+    let verdict: Verdict = seen ? verdictFor(seen, digest) : 'not-checked';
+    if (verdict === 'chosen' && !candidate.isOwn && !canUse(candidate)) verdict = 'pull-secret-unavailable';
+    verdicts.push({ location: candidate.location, verdict });
+    if (verdict === 'chosen') {
+      const rest = match.candidates.slice(index + 1).map((c) => ({ location: c.location, verdict: 'not-checked' as const }));
+      const all = [...verdicts, ...rest];
+      if (candidate.isOwn) return { ...unchanged('source-healthy', all), digest };
+      return {
+        reason: rewriteReason(index, match, verdicts, observation.ownHealth),
+        target: targetOf(candidate, reference, digest),
+        digest,
+        candidate,
+        verdicts: all,
+      };
+    }
+    // Its own location not answering in time is no reason to move the pod elsewhere: the safe default stands.
+    if (verdict === 'unknown' && candidate.isOwn) return unchanged('deadline', verdicts);
+  }
+  return unchanged(whyNone(verdicts), verdicts);
+}
+
+/** No digest is known anywhere: the first healthy candidate that has the tag, if the policy allows. */
+function decideByTag(
+  reference: Reference,
+  match: RouteMatch,
+  observation: Observation,
+  options: DecideOptions,
+): Decision {
+  const cause = observation.digest.kind === 'unknown' ? observation.digest.cause : null;
+  if (options.unverifiedTags === 'deny') return unchanged(cause === 'deadline' ? 'deadline' : 'unverified-denied');
+  const canUse = options.canUse ?? (() => true);
+  const verdicts: CandidateVerdict[] = [];
+  for (const [index, candidate] of match.candidates.entries()) {
+    const seen = observation.candidates[index];
+    const tag = seen?.tag;
+    let verdict: Verdict;
+    if (!seen) verdict = 'not-checked';
+    else if (isDown(seen.health)) verdict = seen.health;
+    else if (tag?.kind === 'digest') verdict = candidate.isOwn || canUse(candidate) ? 'chosen' : 'pull-secret-unavailable';
+    else if (tag?.kind === 'unknown') verdict = 'unknown';
+    else verdict = tag ? 'no-tag' : 'not-checked';
+    verdicts.push({ location: candidate.location, verdict });
+    if (verdict === 'chosen' && tag?.kind === 'digest') {
+      if (candidate.isOwn) return unchanged('unverified-tag', verdicts);
+      return {
+        reason: 'unverified-tag',
+        target: targetOf(candidate, reference, tag.digest),
+        digest: tag.digest,
+        candidate,
+        verdicts,
+      };
+    }
+  }
+  return unchanged(cause === 'deadline' || verdicts.some((v) => v.verdict === 'unknown') ? 'deadline' : 'no-candidate', verdicts);
+}
+
+export function decide(
+  reference: Reference,
+  match: RouteMatch,
+  observation: Observation,
+  options: DecideOptions,
+): Decision {
+  if (observation.digest.kind === 'digest') {
+    return decideByDigest(reference, match, observation, observation.digest.digest, options.canUse ?? (() => true));
+  }
+  return decideByTag(reference, match, observation, options);
+}

@@ -1,0 +1,96 @@
+// The webhook's HTTP surface: /mutate, /healthz, /readyz. Transport only: decode, call the pipeline, encode.
+import type { SecureContextOptions } from 'node:tls';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { type MutateDeps, mutate } from '../admission/mutate.js';
+import { decodeReview, reviewOf, uidOf } from '../admission/review.js';
+import { auditRecords, writeAudit } from '../audit/audit.js';
+import type { Metrics } from '../audit/metrics.js';
+
+/**
+ * Same limit as controller-runtime: etcd stores objects up to 1.5 MiB and a review carries the object twice
+ * (object and oldObject) plus JSON overhead; 7 MiB leaves room without letting a client exhaust memory.
+ */
+export const BODY_LIMIT_BYTES = 7 * 1024 * 1024;
+
+export interface AppDeps {
+  /** Read per request, so that a config reload takes effect for the next review. */
+  readonly mutateDeps: () => MutateDeps;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  /** False until registry state can be trusted (the first probe round): a new replica never routes blind. */
+  readonly isReady: () => boolean;
+}
+
+/** An answer to something that is not a usable AdmissionReview: an HTTP 4xx, which a failurePolicy of Ignore admits. */
+function rejection(uid: string, code: number, message: string) {
+  return reviewOf({ uid, allowed: false, status: { code, message } });
+}
+
+export interface AppOptions {
+  /** Serve HTTPS with this certificate; plain HTTP without (tests that use inject only). */
+  readonly https?: SecureContextOptions;
+}
+
+export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstance {
+  const app = Fastify({
+    bodyLimit: BODY_LIMIT_BYTES,
+    disableRequestLogging: true,
+    // Slow or stalled clients must not hold sockets forever (slowloris); the apiserver sends a review at once.
+    requestTimeout: 10_000,
+    // Keep-alive connections the apiserver holds open must not delay shutdown once in-flight requests are done.
+    forceCloseConnections: 'idle',
+    ...(options.https ? { https: options.https } : {}),
+  }) as unknown as FastifyInstance;
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const code = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    if (code === 500) deps.log.error({ err: error }, 'unexpected error serving a request');
+    deps.metrics.recordRejected(code === 500 ? 'error' : 'invalid', 0);
+    reply.code(code).send(rejection(uidOf(request.body), code, error.message));
+  });
+
+  app.post('/mutate', async (request, reply) => {
+    const started = performance.now();
+    const decoded = decodeReview(request.body);
+    if (!decoded.ok) {
+      deps.metrics.recordRejected('invalid', (performance.now() - started) / 1000);
+      return reply.code(400).send(rejection(uidOf(request.body), 400, decoded.message));
+    }
+    const admissionRequest = decoded.review.request;
+    const mutateDeps = deps.mutateDeps();
+    const signal = AbortSignal.timeout(mutateDeps.config.admission.deadlineMs);
+    try {
+      const outcome = await mutate(admissionRequest, mutateDeps, signal);
+      const seconds = (performance.now() - started) / 1000;
+      deps.metrics.recordOutcome(outcome, seconds);
+      writeAudit(deps.log, auditRecords(admissionRequest, outcome, Math.round(seconds * 1e6) / 1e3));
+      if (outcome.patchError) deps.log.error({ uid: admissionRequest.uid, error: outcome.patchError }, 'patch did not apply');
+      return reviewOf(outcome.response);
+    } catch (error) {
+      // Fail open: whatever went wrong, the pod is admitted as it is, and the user is told.
+      deps.log.error({ err: error, uid: admissionRequest.uid }, 'admission failed; pod admitted unchanged');
+      deps.metrics.recordRejected('error', (performance.now() - started) / 1000);
+      return reviewOf({
+        uid: admissionRequest.uid,
+        allowed: true,
+        warnings: ['regroute: internal error; pod admitted unchanged'],
+      });
+    }
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) =>
+    deps.isReady() ? { status: 'ready' } : reply.code(503).send({ status: 'waiting for the first probe round' }),
+  );
+  return app;
+}
+
+/** The metrics endpoint, on its own port and plain HTTP, so scraping needs no webhook certificate. */
+export function buildMetricsApp(metrics: Metrics): FastifyInstance {
+  const app = Fastify({ disableRequestLogging: true });
+  app.get('/metrics', async (_request, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
+  return app;
+}

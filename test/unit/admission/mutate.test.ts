@@ -1,0 +1,222 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { type MutateDeps, mutate } from '../../../src/admission/mutate.js';
+import { ORIGINAL_IMAGES_ANNOTATION } from '../../../src/admission/patch.js';
+import { type AdmissionRequest, decodeReview } from '../../../src/admission/review.js';
+import { parseConfig } from '../../../src/config/load.js';
+import { parseReference } from '../../../src/reference/index.js';
+import { MemoryState } from '../../../src/state/memory-state.js';
+import { applyResponse, assertValidPod, patchOf } from '../../helpers/apiserver.js';
+import { digestOf } from '../../helpers/digests.js';
+import { admissionReviews, fixture } from '../../helpers/fixtures.js';
+
+const config = parseConfig(
+  {
+    registries: {
+      'mirror.local:5000': { pullSecret: 'mirror-pull' },
+      'ams.ocir.io': { pullSecret: 'amsregcred' },
+    },
+    routes: [
+      { prefix: 'docker.io', registries: ['docker.io', 'mirror.local:5000/hub'] },
+      { prefix: 'quay.io', registries: ['quay.io', 'mirror.local:5000/quay'] },
+      { prefix: 'ghcr.io', registries: ['ghcr.io', 'mirror.local:5000/ghcr'] },
+      { prefix: 'fra.ocir.io/tenancy', registries: ['fra.ocir.io/tenancy', 'ams.ocir.io/tenancy'] },
+      { prefix: 'registry.local:5000/team', registries: ['registry.local:5000/team', 'mirror.local:5000/team'] },
+    ],
+  },
+  'test',
+);
+
+const SOURCES = ['docker.io', 'quay.io', 'ghcr.io', 'fra.ocir.io', 'registry.local:5000'];
+
+/** A world where every image exists at its source and on every mirror; `down` registries do not answer. */
+function world(down: string[] = [], reviews = admissionReviews()): MemoryState {
+  const state = new MemoryState();
+  for (const source of SOURCES) state.setHealth(source, down.includes(source) ? 'unhealthy' : 'healthy');
+  state.setHealth('mirror.local:5000', 'healthy').setHealth('ams.ocir.io', 'healthy');
+  for (const { review } of reviews) {
+    const spec = ((review.request as Record<string, unknown>).object as { spec?: Record<string, unknown> })?.spec ?? {};
+    for (const kind of ['containers', 'initContainers', 'ephemeralContainers']) {
+      for (const container of (spec[kind] as { image?: string }[] | undefined) ?? []) {
+        const parsed = parseReference(container.image ?? '');
+        if (!parsed.ok) continue;
+        const { registry, repository, tag, digest } = parsed.reference;
+        const content = digest ?? digestOf(`${registry}/${repository}:${tag ?? 'latest'}`);
+        const mirrorRepo = (mirror: string) => ({ registry: 'mirror.local:5000', repository: `${mirror}/${repository}` });
+        const own = { registry, repository };
+        state.putTag(own, tag ?? 'latest', content);
+        state.putManifest(own, content);
+        for (const mirror of ['hub', 'quay', 'ghcr']) state.putManifest(mirrorRepo(mirror), content);
+        state.putManifest({ registry: 'mirror.local:5000', repository }, content);
+        state.putManifest({ registry: 'ams.ocir.io', repository }, content);
+      }
+    }
+  }
+  return state;
+}
+
+const request = (name: string): AdmissionRequest => {
+  const decoded = decodeReview(fixture(`admission/${name}`));
+  assert.ok(decoded.ok, 'fixture decodes');
+  return decoded.review.request;
+};
+const deps = (state: MemoryState): MutateDeps => ({ config, state });
+const noDeadline = () => new AbortController().signal;
+
+describe('mutate on every AdmissionReview fixture', () => {
+  for (const { name } of admissionReviews()) {
+    it(`${name}: answers with the request uid and a patch that applies and yields a valid Pod`, async () => {
+      const req = request(name);
+      for (const down of [[], SOURCES]) {
+        const outcome = await mutate(req, deps(world(down)), noDeadline());
+        assert.equal(outcome.response.uid, req.uid);
+        assert.equal(outcome.response.allowed, true);
+        if (req.kind.kind !== 'Pod') continue;
+        const patched = applyResponse(req.object, outcome.response);
+        assertValidPod(patched);
+      }
+    });
+  }
+});
+
+describe('mutate', () => {
+  it('leaves every image alone while the sources are healthy', async () => {
+    const outcome = await mutate(request('pod-create-replicaset.json'), deps(world()), noDeadline());
+    assert.equal(outcome.response.patch, undefined);
+    assert.deepEqual(
+      outcome.decisions.map((d) => d.decision.reason),
+      ['source-healthy', 'source-healthy', 'source-healthy', 'source-healthy'],
+    );
+  });
+
+  it('rewrites images of a down registry to a mirror, adds its pull secret once, and records the originals', async () => {
+    const req = request('pod-create-replicaset.json');
+    const outcome = await mutate(req, deps(world(['docker.io'])), noDeadline());
+    const pod = applyResponse(req.object, outcome.response) as {
+      spec: { containers: { name: string; image: string }[]; initContainers: { image: string }[]; imagePullSecrets: { name: string }[] };
+      metadata: { annotations: Record<string, string> };
+    };
+    const nginx = digestOf('docker.io/library/nginx:1.27');
+    assert.equal(pod.spec.containers[0]?.image, `mirror.local:5000/hub/library/nginx:1.27@${nginx}`);
+    assert.equal(pod.spec.containers[1]?.image, 'quay.io/prometheus/node-exporter:v1.8.2');
+    assert.match(pod.spec.initContainers[0]?.image ?? '', /^mirror\.local:5000\/hub\/library\/busybox:latest@sha256:/);
+    assert.deepEqual(pod.spec.imagePullSecrets, [{ name: 'fraregcred' }, { name: 'mirror-pull' }]);
+    assert.deepEqual(JSON.parse(pod.metadata.annotations[ORIGINAL_IMAGES_ANNOTATION] ?? '{}'), {
+      web: 'nginx:1.27',
+      migrate: 'busybox',
+    });
+    // Existing annotations stay.
+    assert.equal(pod.metadata.annotations['kubectl.kubernetes.io/restartedAt'], '2026-11-01T10:00:00Z');
+    assert.equal(outcome.response.warnings?.length, 2);
+    assert.match(outcome.response.warnings?.[0] ?? '', /rerouted to mirror\.local:5000\/hub\/library\/(busybox|nginx).*source-unhealthy/);
+  });
+
+  it('is idempotent on reinvocation: rewritten containers stay, new ones are handled', async () => {
+    const req = request('pod-create-replicaset.json');
+    const state = world(['docker.io']);
+    const first = await mutate(req, deps(state), noDeadline());
+    const once = applyResponse(req.object, first.response);
+    const second = await mutate({ ...req, object: once }, deps(state), noDeadline());
+    assert.equal(second.response.patch, undefined);
+    assert.ok(second.decisions.filter((d) => d.site.name === 'web' || d.site.name === 'migrate').every((d) => d.decision.reason === 'already-rewritten'));
+
+    const withSidecar = structuredClone(once) as { spec: { containers: { name: string; image: string }[] } };
+    withSidecar.spec.containers.push({ name: 'sidecar', image: 'docker.io/library/nginx:1.27' });
+    const third = await mutate({ ...req, object: withSidecar }, deps(state), noDeadline());
+    const pod = applyResponse(withSidecar, third.response) as {
+      spec: { containers: { image: string }[]; imagePullSecrets: { name: string }[] };
+      metadata: { annotations: Record<string, string> };
+    };
+    assert.match(pod.spec.containers[3]?.image ?? '', /^mirror\.local:5000\/hub\/library\/nginx:1\.27@/);
+    assert.deepEqual(Object.keys(JSON.parse(pod.metadata.annotations[ORIGINAL_IMAGES_ANNOTATION] ?? '{}')).sort(), [
+      'migrate',
+      'sidecar',
+      'web',
+    ]);
+    // The pull secret is not added twice.
+    assert.equal(pod.spec.imagePullSecrets.filter((s) => s.name === 'mirror-pull').length, 1);
+  });
+
+  for (const [name, skipped] of [
+    ['pod-create-skip-label.json', 'skip-label'],
+    ['pod-create-mirror.json', 'mirror-pod'],
+    ['deployment-create.json', 'not-a-pod'],
+  ] as const) {
+    it(`never changes ${name} (${skipped})`, async () => {
+      const outcome = await mutate(request(name), deps(world(SOURCES)), noDeadline());
+      assert.equal(outcome.skipped, skipped);
+      assert.equal(outcome.response.patch, undefined);
+    });
+  }
+
+  it('computes the same decision for a dry run', async () => {
+    const req = request('pod-create-dryrun.json');
+    assert.equal(req.dryRun, true);
+    const outcome = await mutate(req, deps(world(SOURCES)), noDeadline());
+    assert.ok(outcome.response.patch);
+  });
+
+  it('routes only new ephemeral containers on their subresource, without touching pull secrets or annotations', async () => {
+    const req = request('pod-ephemeral-update.json');
+    const outcome = await mutate(req, deps(world(['docker.io'])), noDeadline());
+    assert.deepEqual(
+      outcome.decisions.map((d) => d.site.name),
+      ['debugger-x2k9'],
+    );
+    // The only mirror needs a pull secret the pod lacks, and the subresource cannot add one.
+    assert.equal(outcome.response.patch, undefined);
+    assert.equal(outcome.decisions[0]?.decision.verdicts[1]?.verdict, 'pull-secret-unavailable');
+
+    const withSecret = structuredClone(req) as AdmissionRequest & { object: { spec: Record<string, unknown> } };
+    withSecret.object.spec.imagePullSecrets = [{ name: 'mirror-pull' }];
+    const routed = await mutate(withSecret, deps(world(['docker.io'])), noDeadline());
+    const ops = patchOf(routed.response);
+    assert.deepEqual(
+      ops.map((op) => op.path),
+      ['/spec/ephemeralContainers/0/image'],
+    );
+  });
+
+  it('leaves an invalid image untouched and still routes the others', async () => {
+    const req = request('pod-create-replicaset.json');
+    const object = structuredClone(req.object) as { spec: { containers: { image: unknown }[] } };
+    object.spec.containers[1] = { ...object.spec.containers[1], image: 'Quay.io/UPPER:case' };
+    object.spec.containers[2] = { ...object.spec.containers[2], image: 42 };
+    const outcome = await mutate({ ...req, object }, deps(world(['docker.io'])), noDeadline());
+    const reasons = Object.fromEntries(outcome.decisions.map((d) => [d.site.name, d.decision.reason]));
+    assert.equal(reasons.exporter, 'invalid-reference');
+    assert.equal(reasons.app, 'invalid-reference');
+    assert.equal(reasons.web, 'source-unhealthy');
+    assertValidPod(applyResponse({ ...object, spec: { ...object.spec, containers: object.spec.containers.map((c, i) => (i === 2 ? { ...c, image: 'x' } : c)) } }, outcome.response));
+  });
+
+  it('creates the annotations map on a pod that has none', async () => {
+    const req = request('pod-create-replicaset.json');
+    const object = structuredClone(req.object) as { metadata: Record<string, unknown> };
+    delete object.metadata.annotations;
+    const outcome = await mutate({ ...req, object }, deps(world(['docker.io'])), noDeadline());
+    const pod = applyResponse(object, outcome.response) as { metadata: { annotations: Record<string, string> } };
+    assert.ok(pod.metadata.annotations[ORIGINAL_IMAGES_ANNOTATION]);
+  });
+
+  it('answers by the deadline when a registry hangs, leaving the image as it is', async () => {
+    const req = request('pod-create-replicaset.json');
+    const state = new MemoryState().setDelay('docker.io', 60_000).setDelay('mirror.local:5000', 60_000);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 30);
+    const outcome = await mutate(req, { config, state }, controller.signal);
+    assert.equal(outcome.response.patch, undefined);
+    const web = outcome.decisions.find((d) => d.site.name === 'web');
+    assert.equal(web?.decision.reason, 'deadline');
+  });
+
+  it('handles the 30-container pod, observing each distinct image once', async () => {
+    const req = request('pod-create-30-containers.json');
+    const state = world(SOURCES);
+    const outcome = await mutate(req, deps(state), noDeadline());
+    const distinctImages = new Set(outcome.decisions.map((d) => d.site.image)).size;
+    const tagLookups = state.lookups.filter((l) => l.startsWith('tag ')).length;
+    assert.ok(tagLookups <= distinctImages, `${tagLookups} tag lookups for ${distinctImages} distinct images`);
+    assertValidPod(applyResponse(req.object, outcome.response));
+  });
+});

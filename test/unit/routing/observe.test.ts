@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Reference } from '../../../src/reference/index.js';
+import { observe, untilAborted } from '../../../src/routing/observe.js';
+import { matchRoute, type RouteMatch } from '../../../src/routing/route.js';
+import { MemoryState } from '../../../src/state/memory-state.js';
+import { digestOf } from '../../helpers/digests.js';
+
+const D = digestOf('current');
+const image: Reference = { registry: 'fra.ocir.io', repository: 'tenancy/app', tag: '1.0', digest: null };
+const match = matchRoute(image, [
+  { prefix: 'fra.ocir.io/tenancy', registries: ['fra.ocir.io/tenancy', 'ams.ocir.io/tenancy', 'cache.local:5000/tenancy'] },
+]) as RouteMatch;
+const fra = { registry: 'fra.ocir.io', repository: 'tenancy/app' };
+const ams = { registry: 'ams.ocir.io', repository: 'tenancy/app' };
+const cache = { registry: 'cache.local:5000', repository: 'tenancy/app' };
+const never = () => new AbortController().signal;
+
+describe('observe', () => {
+  it('asks nothing beyond the source when the source vouches for the digest', async () => {
+    const state = new MemoryState().setHealth('fra.ocir.io', 'healthy').putTag(fra, '1.0', D);
+    const observation = await observe(image, match, state, never(), 'allow');
+    assert.deepEqual(state.lookups, ['tag fra.ocir.io/tenancy/app:1.0']);
+    assert.equal(observation.candidates[0]?.presence, 'present');
+  });
+
+  it('never contacts a registry the prober marked down, and uses the last known digest', async () => {
+    const state = new MemoryState()
+      .setHealth('fra.ocir.io', 'unhealthy')
+      .putLastKnownTag(fra, '1.0', D)
+      .putManifest(ams, D)
+      .putManifest(cache, D);
+    const observation = await observe(image, match, state, never(), 'allow');
+    assert.deepEqual(observation.digest, { kind: 'digest', digest: D, from: 'last-known' });
+    assert.ok(!state.lookups.some((l) => l.startsWith('manifest fra.ocir.io')));
+    assert.equal(observation.candidates[1]?.presence, 'present');
+  });
+
+  it('asks a mirror whose manifest is absent what its tag points at, to tell a stale mirror', async () => {
+    const state = new MemoryState()
+      .setHealth('fra.ocir.io', 'unhealthy')
+      .putLastKnownTag(fra, '1.0', D)
+      .putTag(ams, '1.0', digestOf('old'));
+    const observation = await observe(image, match, state, never(), 'allow');
+    assert.equal(observation.candidates[1]?.presence, 'absent');
+    assert.equal(observation.candidates[1]?.tag?.kind, 'digest');
+  });
+
+  it('answers within the deadline when a registry hangs, with what it knows', async () => {
+    const state = new MemoryState().setDelay('fra.ocir.io', 60_000).putTag(fra, '1.0', D);
+    const controller = new AbortController();
+    const pending = observe(image, match, state, controller.signal, 'deny');
+    setTimeout(() => controller.abort(), 20);
+    const observation = await pending;
+    assert.deepEqual(observation.digest, { kind: 'digest', digest: D, from: 'last-known' });
+    assert.equal(observation.candidates[0]?.presence, 'unknown');
+  });
+
+  it('asks every healthy candidate for the tag when no digest is known and unverified tags are allowed', async () => {
+    const state = new MemoryState().setHealth('fra.ocir.io', 'unhealthy').setHealth('cache.local:5000', 'unhealthy');
+    state.putTag(ams, '1.0', D);
+    const observation = await observe(image, match, state, never(), 'allow');
+    assert.equal(observation.digest.kind, 'unknown');
+    assert.deepEqual(observation.candidates[1]?.tag, { kind: 'digest', digest: D, from: 'registry' });
+    assert.equal(observation.candidates[2]?.tag, undefined);
+  });
+});
+
+describe('untilAborted', () => {
+  it('resolves to the fallback when the signal aborts before a hung promise settles', async () => {
+    const controller = new AbortController();
+    const pending = untilAborted(new Promise<string>(() => {}), controller.signal, 'fallback');
+    controller.abort();
+    assert.equal(await pending, 'fallback');
+  });
+
+  it('resolves to the fallback when the promise rejects', async () => {
+    assert.equal(await untilAborted(Promise.reject(new Error('x')), never(), 'fallback'), 'fallback');
+  });
+});

@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { parseConfig } from '../../../src/config/load.js';
+import { MemoryState } from '../../../src/state/memory-state.js';
+import { applyResponse, assertValidPod } from '../../helpers/apiserver.js';
+import { testApp } from '../../helpers/app.js';
+import { digestOf } from '../../helpers/digests.js';
+import { admissionReviews, fixture } from '../../helpers/fixtures.js';
+
+const config = parseConfig(
+  { registries: { 'mirror.local:5000': { pullSecret: 'mirror-pull' } }, routes: [{ prefix: 'docker.io', registries: ['docker.io', 'mirror.local:5000/hub'] }] },
+  'test',
+);
+const nginx = digestOf('nginx');
+const hub = { registry: 'docker.io', repository: 'library/nginx' };
+const mirror = { registry: 'mirror.local:5000', repository: 'hub/library/nginx' };
+const state = new MemoryState()
+  .setHealth('docker.io', 'unhealthy')
+  .setHealth('mirror.local:5000', 'healthy')
+  .putLastKnownTag(hub, '1.27', nginx)
+  .putManifest(mirror, nginx);
+const { app, logs, ready, metrics } = testApp(config, state);
+after(() => app.close());
+
+const post = (payload: unknown, headers: Record<string, string> = {}) =>
+  app.inject({ method: 'POST', url: '/mutate', payload: payload as string, headers: { 'content-type': 'application/json', ...headers } });
+
+describe('POST /mutate', () => {
+  for (const { name, review } of admissionReviews()) {
+    it(`${name}: answers an AdmissionReview v1 with the same uid, allowed`, async () => {
+      const res = await post(review);
+      assert.equal(res.statusCode, 200);
+      const body = res.json();
+      assert.equal(body.apiVersion, 'admission.k8s.io/v1');
+      assert.equal(body.kind, 'AdmissionReview');
+      assert.equal(body.response.uid, (review.request as { uid: string }).uid);
+      assert.equal(body.response.allowed, true);
+      const object = (review.request as { object: unknown }).object;
+      if ((review.request as { kind: { kind: string } }).kind.kind === 'Pod') assertValidPod(applyResponse(object, body.response));
+    });
+  }
+
+  it('writes one audit line per rerouted image with the fields an operator needs', async () => {
+    logs.length = 0;
+    const review = fixture<{ request: { uid: string } }>('admission/pod-create-replicaset.json');
+    const res = await post(review);
+    assert.ok(res.json().response.patch);
+    const audits = logs.filter((line) => line.msg === 'image rerouted').map((line) => line.audit as Record<string, unknown>);
+    assert.equal(audits.length, 1);
+    const [audit] = audits;
+    assert.equal(audit?.uid, review.request.uid);
+    assert.equal(audit?.namespace, 'shop');
+    assert.equal(audit?.pod, 'web-7d4b9c8f6-*');
+    assert.equal(audit?.owner, 'ReplicaSet/web-7d4b9c8f6');
+    assert.equal(audit?.container, 'web');
+    assert.equal(audit?.from, 'nginx:1.27');
+    assert.equal(audit?.to, `mirror.local:5000/hub/library/nginx:1.27@${nginx}`);
+    assert.equal(audit?.digest, nginx);
+    assert.equal(audit?.reason, 'source-unhealthy');
+    assert.equal(audit?.dryRun, false);
+  });
+
+  it('marks a dry run in the audit log', async () => {
+    logs.length = 0;
+    const res = await post(fixture('admission/pod-create-dryrun.json'));
+    assert.equal(res.statusCode, 200);
+    const audits = logs.filter((line) => line.audit).map((line) => line.audit as { dryRun: boolean });
+    assert.ok(audits.length > 0 && audits.every((a) => a.dryRun === true));
+  });
+
+  it('counts answers by result in the metrics', async () => {
+    const text = await metrics.registry.metrics();
+    assert.match(text, /regroute_admission_requests_total\{result="patched"\} [1-9]/);
+    assert.match(text, /regroute_rewrites_total\{from="docker.io",to="mirror.local:5000",reason="source-unhealthy"\} [1-9]/);
+  });
+});
+
+describe('POST /mutate with what is not a usable AdmissionReview (controller-runtime http cases)', () => {
+  const cases = fixture<{ cases: { name: string; request: { contentType: string | null; body: string | null } }[] }>(
+    'admission-cases/controller-runtime--http-cases.json',
+  ).cases;
+
+  for (const c of cases.filter((c) => c.request.body !== '(endless random bytes)')) {
+    it(`${c.name}: answers a 4xx whose body says why, never allowed:false with 200`, async () => {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/mutate',
+        payload: c.request.body ?? '',
+        headers: c.request.contentType ? { 'content-type': c.request.contentType } : {},
+      });
+      assert.ok(res.statusCode >= 400 && res.statusCode < 500, `status ${res.statusCode}`);
+      const body = res.json();
+      assert.equal(body.response.allowed, false);
+      assert.equal(body.response.status.code, res.statusCode);
+      assert.ok(body.response.status.message.length > 0);
+    });
+  }
+
+  it('answers 413 to a body over 7 MiB', async () => {
+    const res = await post(`{"x":"${'a'.repeat(7 * 1024 * 1024)}"}`);
+    assert.equal(res.statusCode, 413);
+    assert.equal(res.json().response.status.code, 413);
+  });
+
+  it('refuses AdmissionReview v1beta1 and keeps the uid in the answer', async () => {
+    const review = fixture<{ apiVersion: string; request: { uid: string } }>('admission/pod-create-replicaset.json');
+    review.apiVersion = 'admission.k8s.io/v1beta1';
+    const res = await post(review);
+    assert.equal(res.statusCode, 400);
+    assert.equal(res.json().response.uid, review.request.uid);
+    assert.match(res.json().response.status.message, /admission\.k8s\.io\/v1/);
+  });
+
+  it('refuses a review without a uid', async () => {
+    const review = fixture<{ request: { uid?: string } }>('admission/pod-create-replicaset.json');
+    delete review.request.uid;
+    assert.equal((await post(review)).statusCode, 400);
+  });
+});
+
+describe('GET /healthz and /readyz', () => {
+  it('is live at once', async () => {
+    assert.equal((await app.inject({ url: '/healthz' })).statusCode, 200);
+  });
+
+  it('is ready only once registry state can be trusted', async () => {
+    ready.value = false;
+    assert.equal((await app.inject({ url: '/readyz' })).statusCode, 503);
+    ready.value = true;
+    assert.equal((await app.inject({ url: '/readyz' })).statusCode, 200);
+  });
+});
