@@ -3,6 +3,7 @@
 import { certsCommand, certsUsage } from './cli/certs.js';
 import { explainCommand, explainUsage } from './cli/explain.js';
 import { EXIT, type Io, processIo } from './cli/io.js';
+import { probeCommand, probeUsage } from './cli/probe.js';
 import { reviewCommand, reviewUsage } from './cli/review.js';
 import { serveCommand, serveUsage } from './cli/serve.js';
 import { ConfigError } from './config/load.js';
@@ -11,6 +12,7 @@ const commands: Record<string, { run: (args: string[], io: Io) => Promise<number
   serve: { run: serveCommand, usage: serveUsage },
   review: { run: reviewCommand, usage: reviewUsage },
   explain: { run: explainCommand, usage: explainUsage },
+  probe: { run: probeCommand, usage: probeUsage },
   certs: { run: certsCommand, usage: certsUsage },
 };
 

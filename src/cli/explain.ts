@@ -79,12 +79,6 @@ function printText(e: Explanation, io: Io): void {
   }
 }
 
-/** Polls until the state is ready or `ms` pass: explain must not hang on a registry that never answers. */
-async function waitReady(state: StateHandle, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  while (!state.isReady() && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 25));
-}
-
 export async function explainCommand(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -96,9 +90,10 @@ export async function explainCommand(args: string[], io: Io): Promise<number> {
     return EXIT.usage;
   }
   const config = await loadConfigOption(values.config);
-  const state = values.offline ? null : createStateHandle(config, pino({ level: 'silent' }));
+  const state = values.offline ? null : createStateHandle(config, pino({ level: 'silent' }), { probe: false });
   try {
-    if (state) await waitReady(state, config.probe.timeoutMs + config.admission.deadlineMs);
+    // One probe round first, bounded by the probe timeout, so decisions use health as the webhook would.
+    await state?.prober.probeAll();
     let invalid = false;
     for (const image of positionals) {
       const explanation = await explainOne(image, config, state);

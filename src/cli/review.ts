@@ -38,8 +38,9 @@ export async function reviewCommand(args: string[], io: Io): Promise<number> {
     io.err(`${path}: ${decoded.message}`);
     return EXIT.usage;
   }
-  const state = createStateHandle(config, pino({ level: 'silent' }));
+  const state = createStateHandle(config, pino({ level: 'silent' }), { probe: false });
   try {
+    await state.prober.probeAll();
     const signal = AbortSignal.timeout(config.admission.deadlineMs);
     const outcome = await mutate(decoded.review.request, { config, state: state.state }, signal);
     io.out(JSON.stringify(reviewOf(outcome.response), null, 2));

@@ -1,6 +1,7 @@
 // `regroute serve`: runs the webhook until SIGTERM or SIGINT, then drains in-flight requests and exits.
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { Metrics } from '../audit/metrics.js';
 import { ensureDevCerts } from '../certs/files.js';
 import { startServer } from '../server/run.js';
 import { createStateHandle } from '../state/create.js';
@@ -21,11 +22,13 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
   for (const [host, settings] of Object.entries(config.registries)) {
     if (settings.insecure) log.warn({ registry: host }, 'registry configured insecure: plain HTTP, no TLS');
   }
-  const state = createStateHandle(config, log);
+  const metrics = new Metrics();
+  const state = createStateHandle(config, log, { metrics });
   const server = await startServer({
     config,
     state,
     log,
+    metrics,
     ...(values.port ? { port: Number(values.port) } : {}),
   });
   io.err(`regroute listening on https://${config.server.host}:${server.port}`);

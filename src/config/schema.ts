@@ -76,10 +76,22 @@ export const ProbeSettings = z.strictObject({
   successThreshold: z.number().int().min(1).default(1),
 });
 
+export const CacheSettings = z.strictObject({
+  /** How long a tag's digest is trusted before the source is asked again. */
+  tagTtlSeconds: z.number().positive().default(30),
+  /** How long "this registry holds this digest" is trusted: digests are immutable, only deletion changes it. */
+  presentTtlSeconds: z.number().positive().default(3600),
+  /** How long "this registry lacks this digest" is trusted: a mirror may be filled any moment. */
+  absentTtlSeconds: z.number().positive().default(15),
+  /** Entries kept per cache (tags, presence); the least recently used go first. */
+  maxEntries: z.number().int().min(100).default(50_000),
+});
+
 export const Config = z.strictObject({
   server: ServerSettings.default(ServerSettings.parse({})),
   admission: AdmissionSettings.default(AdmissionSettings.parse({})),
   probe: ProbeSettings.default(ProbeSettings.parse({})),
+  cache: CacheSettings.default(CacheSettings.parse({})),
   registries: z.record(RegistryHost, RegistrySettings).default({}),
   routes: z.array(Route).default([]),
 });

@@ -1,32 +1,10 @@
 // Gathers the registry state one decision needs, asking only what the decision cannot do without, within a deadline.
 import type { Reference } from '../reference/index.js';
 import { effectiveTag } from '../reference/index.js';
+import { untilAborted } from '../state/deadline.js';
 import type { Presence, RegistryState, TagAnswer } from '../state/state.js';
 import type { CandidateObservation, DigestAnswer, Observation } from './decision.js';
 import type { RouteMatch } from './route.js';
-
-/**
- * Resolves to `fallback` once `signal` aborts, whatever `promise` does: the deadline holds even if a lookup hangs.
- * The fallback waits one turn of the event loop so that a state answering the abort itself (with a last known
- * digest, say) is heard first.
- */
-export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, fallback: T): Promise<T> {
-  return new Promise<T>((resolve) => {
-    const onAbort = () => setImmediate(() => resolve(fallback));
-    if (signal.aborted) onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      () => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(fallback);
-      },
-    );
-  });
-}
 
 const UNKNOWN_TAG: TagAnswer = { kind: 'unknown', cause: 'deadline' };
 const usable = (health: string) => health === 'healthy' || health === 'unknown';

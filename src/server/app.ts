@@ -35,7 +35,6 @@ export interface AppOptions {
 export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstance {
   const app = Fastify({
     bodyLimit: BODY_LIMIT_BYTES,
-    disableRequestLogging: true,
     // Slow or stalled clients must not hold sockets forever (slowloris); the apiserver sends a review at once.
     requestTimeout: 10_000,
     // Keep-alive connections the apiserver holds open must not delay shutdown once in-flight requests are done.
@@ -88,7 +87,7 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
 
 /** The metrics endpoint, on its own port and plain HTTP, so scraping needs no webhook certificate. */
 export function buildMetricsApp(metrics: Metrics): FastifyInstance {
-  const app = Fastify({ disableRequestLogging: true });
+  const app = Fastify();
   app.get('/metrics', async (_request, reply) =>
     reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
   );

@@ -19,6 +19,7 @@ export interface ServerOptions {
   readonly config: Config;
   readonly state: StateHandle;
   readonly log?: Logger;
+  readonly metrics?: Metrics;
   /** Overrides config.server.port and metricsPort (0 picks a free port): for tests and benchmarks. */
   readonly port?: number;
   readonly metricsPort?: number;
@@ -35,7 +36,7 @@ export interface RunningServer {
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { config } = options;
   const log = options.log ?? pino({ name: 'regroute' });
-  const metrics = new Metrics();
+  const metrics = options.metrics ?? new Metrics();
   const mutateDeps: MutateDeps = { config, state: options.state.state };
   const [cert, key] = await Promise.all([readFile(config.server.tlsCert), readFile(config.server.tlsKey)]);
 

@@ -1,10 +1,51 @@
-// Builds the registry state a process routes with, from the config.
+// Builds the registry state a process routes with, from the config: clients, health, caches and the prober.
 import type { Logger } from 'pino';
+import type { Metrics } from '../audit/metrics.js';
 import type { Config } from '../config/schema.js';
 import type { StateHandle } from '../server/run.js';
-import { MemoryState } from './memory-state.js';
+import { ClientPool } from './clients.js';
+import { HealthTracker } from './health.js';
+import { LiveState } from './live-state.js';
+import { Prober } from './prober.js';
 
-export function createStateHandle(_config: Config, _log: Logger): StateHandle {
-  const state = new MemoryState();
-  return { state, isReady: () => true, close: async () => {} };
+export interface LiveStateHandle extends StateHandle {
+  readonly state: LiveState;
+  readonly prober: Prober;
+  readonly tracker: HealthTracker;
+  readonly clients: ClientPool;
+}
+
+export interface StateOptions {
+  readonly metrics?: Metrics;
+  /** Do not start background probes (one-shot commands probe on demand). */
+  readonly probe?: boolean;
+}
+
+export function createStateHandle(config: Config, log: Logger, options: StateOptions = {}): LiveStateHandle {
+  const { metrics } = options;
+  const tracker = new HealthTracker(config.probe);
+  const clients = new ClientPool(config, log, metrics ? (event) => metrics.recordRegistryRequest(event) : undefined);
+  const state = new LiveState(clients, tracker, {
+    ttls: {
+      tagTtlMs: config.cache.tagTtlSeconds * 1000,
+      presentTtlMs: config.cache.presentTtlSeconds * 1000,
+      absentTtlMs: config.cache.absentTtlSeconds * 1000,
+      maxEntries: config.cache.maxEntries,
+    },
+    requestTimeoutMs: config.probe.timeoutMs,
+    ...(metrics ? { onCache: (cache, hit) => metrics.recordCache(cache, hit) } : {}),
+  });
+  const prober = new Prober(config, clients, tracker, log, metrics ? (result) => metrics.recordProbe(result) : undefined);
+  if (options.probe ?? true) prober.start();
+  return {
+    state,
+    prober,
+    tracker,
+    clients,
+    isReady: () => prober.ready,
+    async close() {
+      prober.stop();
+      await clients.close();
+    },
+  };
 }

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Reference } from '../../../src/reference/index.js';
-import { observe, untilAborted } from '../../../src/routing/observe.js';
+import { observe } from '../../../src/routing/observe.js';
+import { untilAborted } from '../../../src/state/deadline.js';
 import { matchRoute, type RouteMatch } from '../../../src/routing/route.js';
 import { MemoryState } from '../../../src/state/memory-state.js';
 import { digestOf } from '../../helpers/digests.js';
