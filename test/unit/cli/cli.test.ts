@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { certsCommand } from '../../../src/cli/certs.js';
+import { explainCommand } from '../../../src/cli/explain.js';
+import type { Io } from '../../../src/cli/io.js';
+
+function capture(): Io & { stdout: string[]; stderr: string[] } {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  return { stdout, stderr, out: (l) => stdout.push(l), err: (l) => stderr.push(l) };
+}
+
+const routesConfig = `
+routes:
+  - prefix: docker.io
+    registries: [docker.io, mirror.local:5000/hub]
+  - prefix: fra.ocir.io/tenancy
+    registries: [fra.ocir.io/tenancy, ams.ocir.io/tenancy]
+`;
+
+async function configFile(text: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'regroute-cli-'));
+  const path = join(dir, 'config.yaml');
+  await writeFile(path, text);
+  return path;
+}
+
+describe('regroute explain --offline --json', () => {
+  it('prints one JSON object per image, in argument order, with reference, route and candidates', async () => {
+    const io = capture();
+    const config = await configFile(routesConfig);
+    const code = await explainCommand(['nginx:1.27', 'fra.ocir.io/tenancy/app@sha256:' + 'a'.repeat(64), 'quay.io/x/y', '--config', config, '--offline', '--json'], io);
+    assert.equal(code, 0);
+    const lines = io.stdout.map((l) => JSON.parse(l));
+    assert.equal(lines.length, 3);
+    assert.deepEqual(lines[0], {
+      image: 'nginx:1.27',
+      reference: { registry: 'docker.io', repository: 'library/nginx', tag: '1.27', digest: null },
+      route: { prefix: 'docker.io', source: 'docker.io/library/nginx' },
+      candidates: ['docker.io/library/nginx:1.27', 'mirror.local:5000/hub/library/nginx:1.27'],
+    });
+    assert.deepEqual(lines[1].candidates, [
+      `fra.ocir.io/tenancy/app@sha256:${'a'.repeat(64)}`,
+      `ams.ocir.io/tenancy/app@sha256:${'a'.repeat(64)}`,
+    ]);
+    assert.equal(lines[2].route, null);
+    assert.deepEqual(Object.keys(lines[0]), ['image', 'reference', 'route', 'candidates']);
+  });
+
+  it('reports an invalid image as {image, error} and exits 2, still explaining the others', async () => {
+    const io = capture();
+    const code = await explainCommand(['Nginx:1', 'nginx', '--offline', '--json'], io);
+    assert.equal(code, 2);
+    const [bad, good] = io.stdout.map((l) => JSON.parse(l));
+    assert.deepEqual(Object.keys(bad), ['image', 'error']);
+    assert.equal(bad.image, 'Nginx:1');
+    assert.ok(bad.error.length > 0);
+    assert.equal(good.reference.repository, 'library/nginx');
+  });
+
+  it('asks for images when given none', async () => {
+    const io = capture();
+    assert.equal(await explainCommand(['--offline'], io), 2);
+    assert.match(io.stderr.join('\n'), /regroute explain IMAGE/);
+  });
+});
+
+describe('regroute certs', () => {
+  it('writes a CA and a serving certificate for the Service names that the CA signed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'regroute-certs-'));
+    const io = capture();
+    assert.equal(await certsCommand(['--out', dir, '--service', 'rr', '--namespace', 'ops'], io), 0);
+    const ca = new X509Certificate(await readFile(join(dir, 'ca.crt')));
+    const serving = new X509Certificate(await readFile(join(dir, 'tls.crt')));
+    assert.ok(serving.checkIssued(ca));
+    assert.ok(serving.verify(ca.publicKey));
+    for (const name of ['rr', 'rr.ops', 'rr.ops.svc', 'rr.ops.svc.cluster.local', 'localhost']) {
+      assert.ok(serving.checkHost(name), `covers ${name}`);
+    }
+    assert.ok(ca.ca);
+    assert.match(await readFile(join(dir, 'tls.key'), 'utf8'), /PRIVATE KEY/);
+  });
+});

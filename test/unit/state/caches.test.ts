@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { PresenceCache, TagCache } from '../../../src/state/caches.js';
+import { SingleFlight } from '../../../src/state/single-flight.js';
+import { digestOf } from '../../helpers/digests.js';
+
+const ttls = { tagTtlMs: 30_000, presentTtlMs: 3_600_000, absentTtlMs: 15_000, maxEntries: 100 };
+const loc = { registry: 'a.io', repository: 'team/app' };
+const D1 = digestOf('1');
+const D2 = digestOf('2');
+
+describe('TagCache', () => {
+  it('answers fresh within the tag TTL and not after, but keeps the last known digest', () => {
+    const c = { t: 0 };
+    const cache = new TagCache(ttls, () => c.t);
+    cache.record(loc, 'v1', D1);
+    c.t = 29_999;
+    assert.equal(cache.fresh(loc, 'v1'), D1);
+    c.t = 30_000;
+    assert.equal(cache.fresh(loc, 'v1'), undefined);
+    assert.equal(cache.lastKnown(loc, 'v1'), D1);
+  });
+
+  it('remembers that a tag does not exist for the short TTL, without forgetting its last digest', () => {
+    const c = { t: 0 };
+    const cache = new TagCache(ttls, () => c.t);
+    cache.record(loc, 'v1', D1);
+    cache.record(loc, 'v1', null);
+    assert.equal(cache.fresh(loc, 'v1'), null);
+    assert.equal(cache.lastKnown(loc, 'v1'), D1);
+    c.t = 15_000;
+    assert.equal(cache.fresh(loc, 'v1'), undefined);
+  });
+
+  it('follows a tag that moves', () => {
+    const cache = new TagCache(ttls);
+    cache.record(loc, 'v1', D1);
+    cache.record(loc, 'v1', D2);
+    assert.equal(cache.fresh(loc, 'v1'), D2);
+    assert.equal(cache.lastKnown(loc, 'v1'), D2);
+  });
+
+  it('stays within its size bound', () => {
+    const cache = new TagCache(ttls);
+    for (let i = 0; i < 1000; i++) cache.record(loc, `t${i}`, D1);
+    assert.equal(cache.size, 100);
+  });
+});
+
+describe('PresenceCache', () => {
+  it('trusts presence for the long TTL and absence for the short one', () => {
+    const c = { t: 0 };
+    const cache = new PresenceCache(ttls, () => c.t);
+    cache.record(loc, D1, true);
+    cache.record(loc, D2, false);
+    c.t = 14_999;
+    assert.equal(cache.get(loc, D2), 'absent');
+    c.t = 15_000;
+    assert.equal(cache.get(loc, D2), 'unknown');
+    assert.equal(cache.get(loc, D1), 'present');
+    c.t = 3_600_000;
+    assert.equal(cache.get(loc, D1), 'unknown');
+  });
+
+  it('keys by registry, repository and digest', () => {
+    const cache = new PresenceCache(ttls);
+    cache.record(loc, D1, true);
+    assert.equal(cache.get({ ...loc, registry: 'b.io' }, D1), 'unknown');
+    assert.equal(cache.get({ ...loc, repository: 'team/other' }, D1), 'unknown');
+  });
+});
+
+describe('SingleFlight', () => {
+  it('shares one run among concurrent callers of a key and runs again once it settled', async () => {
+    const flight = new SingleFlight<number>();
+    let runs = 0;
+    const work = async () => {
+      runs += 1;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      return runs;
+    };
+    const answers = await Promise.all([flight.run('k', work), flight.run('k', work), flight.run('k', work)]);
+    assert.deepEqual(answers, [1, 1, 1]);
+    assert.equal(flight.size, 0);
+    assert.equal(await flight.run('k', work), 2);
+  });
+
+  it('lets a failure reach every caller and does not keep it', async () => {
+    const flight = new SingleFlight<number>();
+    const failing = () => Promise.reject(new Error('boom'));
+    await Promise.all([assert.rejects(flight.run('k', failing), /boom/), assert.rejects(flight.run('k', failing), /boom/)]);
+    assert.equal(await flight.run('k', async () => 7), 7);
+  });
+});
