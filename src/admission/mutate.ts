@@ -57,7 +57,9 @@ function recordedOriginals(pod: unknown): Record<string, string> {
   try {
     const parsed: unknown = JSON.parse(raw);
     if (!isObject(parsed)) return {};
-    return Object.fromEntries(Object.entries(parsed).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+    return Object.fromEntries(
+      Object.entries(parsed).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
+    );
   } catch {
     return {};
   }
@@ -75,11 +77,16 @@ function warningOf({ site, decision }: ImageDecision): string | null {
   return null;
 }
 
-export async function mutate(request: AdmissionRequest, deps: MutateDeps, signal: AbortSignal): Promise<MutateOutcome> {
+export async function mutate(
+  request: AdmissionRequest,
+  deps: MutateDeps,
+  signal: AbortSignal,
+): Promise<MutateOutcome> {
   const pod = request.object;
   const sites = sitesToRoute(request);
   if (typeof sites === 'string') return { response: allowed(request.uid), decisions: [], skipped: sites };
-  if (labelOf(pod, SKIP_LABEL) === 'true') return { response: allowed(request.uid), decisions: [], skipped: 'skip-label' };
+  if (labelOf(pod, SKIP_LABEL) === 'true')
+    return { response: allowed(request.uid), decisions: [], skipped: 'skip-label' };
   if (annotationOf(pod, MIRROR_POD_ANNOTATION) !== undefined) {
     return { response: allowed(request.uid), decisions: [], skipped: 'mirror-pod' };
   }
@@ -102,7 +109,8 @@ export async function mutate(request: AdmissionRequest, deps: MutateDeps, signal
         return { site, decision: unchanged('invalid-reference'), error: 'image is not a string' };
       }
       const recorded = originals[site.name];
-      if (recorded !== undefined && recorded !== site.image) return { site, decision: unchanged('already-rewritten') };
+      if (recorded !== undefined && recorded !== site.image)
+        return { site, decision: unchanged('already-rewritten') };
       const parsed = parseReference(site.image);
       if (!parsed.ok) return { site, decision: unchanged('invalid-reference'), error: parsed.error.message };
       const match = matchRoute(parsed.reference, routes);
@@ -113,12 +121,17 @@ export async function mutate(request: AdmissionRequest, deps: MutateDeps, signal
         observation = observe(parsed.reference, match, deps.state, signal, admission.unverifiedTags);
         observations.set(site.image, observation);
       }
-      const decision = decide(parsed.reference, match, await observation, { unverifiedTags: admission.unverifiedTags, canUse });
+      const decision = decide(parsed.reference, match, await observation, {
+        unverifiedTags: admission.unverifiedTags,
+        canUse,
+      });
       return { site, reference, decision };
     }),
   );
 
-  const rewrites = decisions.flatMap(({ site, decision }) => (decision.target ? [{ site, target: decision.target }] : []));
+  const rewrites = decisions.flatMap(({ site, decision }) =>
+    decision.target ? [{ site, target: decision.target }] : [],
+  );
   const warnings = decisions.map(warningOf).filter((w): w is string => w !== null);
   if (rewrites.length === 0) return { response: allowed(request.uid, warnings), decisions, skipped: null };
 
@@ -127,7 +140,9 @@ export async function mutate(request: AdmissionRequest, deps: MutateDeps, signal
     : [
         ...new Set(
           decisions.flatMap(({ decision }) => {
-            const secret = decision.candidate ? registries[decision.candidate.registry]?.pullSecret : undefined;
+            const secret = decision.candidate
+              ? registries[decision.candidate.registry]?.pullSecret
+              : undefined;
             return secret && !podSecrets.includes(secret) ? [secret] : [];
           }),
         ),
@@ -158,4 +173,3 @@ export async function mutate(request: AdmissionRequest, deps: MutateDeps, signal
     skipped: null,
   };
 }
-

@@ -1,6 +1,6 @@
 // The JSON patch regroute returns: explicit operations built by hand, and proven by applying them before they leave.
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
-import { isObject, metadataOf, type ImageSite, specOf } from './pod.js';
+import { type ImageSite, isObject, metadataOf, specOf } from './pod.js';
 
 export const ORIGINAL_IMAGES_ANNOTATION = 'regroute.io/original-images';
 
@@ -27,7 +27,8 @@ export function buildPatch(pod: unknown, plan: PatchPlan): Operation[] {
     const existing = specOf(pod)?.imagePullSecrets;
     const entries = plan.pullSecrets.map((name) => ({ name }));
     if (Array.isArray(existing)) {
-      for (const entry of entries) ops.push({ op: 'add', path: pointer('spec', 'imagePullSecrets', '-'), value: entry });
+      for (const entry of entries)
+        ops.push({ op: 'add', path: pointer('spec', 'imagePullSecrets', '-'), value: entry });
     } else {
       ops.push({ op: 'add', path: pointer('spec', 'imagePullSecrets'), value: entries });
     }
@@ -38,9 +39,17 @@ export function buildPatch(pod: unknown, plan: PatchPlan): Operation[] {
     const metadata = metadataOf(pod);
     // RFC 6902 `add` cannot create intermediate objects: a pod without annotations gets the whole map.
     if (!metadata) {
-      ops.push({ op: 'add', path: pointer('metadata'), value: { annotations: { [ORIGINAL_IMAGES_ANNOTATION]: value } } });
+      ops.push({
+        op: 'add',
+        path: pointer('metadata'),
+        value: { annotations: { [ORIGINAL_IMAGES_ANNOTATION]: value } },
+      });
     } else if (!isObject(metadata.annotations)) {
-      ops.push({ op: 'add', path: pointer('metadata', 'annotations'), value: { [ORIGINAL_IMAGES_ANNOTATION]: value } });
+      ops.push({
+        op: 'add',
+        path: pointer('metadata', 'annotations'),
+        value: { [ORIGINAL_IMAGES_ANNOTATION]: value },
+      });
     } else {
       ops.push({ op: 'add', path: pointer('metadata', 'annotations', ORIGINAL_IMAGES_ANNOTATION), value });
     }
@@ -52,7 +61,10 @@ export function buildPatch(pod: unknown, plan: PatchPlan): Operation[] {
  * Applies the patch to a copy of the pod as the apiserver would. The apiserver rejects the pod outright when a
  * returned patch does not apply, whatever the failurePolicy, so a patch that fails here must never be sent.
  */
-export function proveApplies(pod: unknown, ops: readonly Operation[]): { ok: true; result: unknown } | { ok: false; error: string } {
+export function proveApplies(
+  pod: unknown,
+  ops: readonly Operation[],
+): { ok: true; result: unknown } | { ok: false; error: string } {
   try {
     const copy = structuredClone(pod);
     const result = fastJsonPatch.applyPatch(copy, ops as Operation[], true, true).newDocument;

@@ -44,7 +44,10 @@ export type Decoded = { ok: true; review: AdmissionReview } | { ok: false; messa
 export function decodeReview(body: unknown): Decoded {
   const parsed = AdmissionReview.safeParse(body);
   if (parsed.success) return { ok: true, review: parsed.data };
-  return { ok: false, message: `not an AdmissionReview v1: ${z.prettifyError(parsed.error).replaceAll('\n', '; ')}` };
+  return {
+    ok: false,
+    message: `not an AdmissionReview v1: ${z.prettifyError(parsed.error).replaceAll('\n', '; ')}`,
+  };
 }
 
 export const reviewOf = (response: AdmissionResponse) => ({

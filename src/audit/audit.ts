@@ -44,7 +44,11 @@ function podIdentity(request: AdmissionRequest): { pod: string | undefined; owne
   return { pod: name ?? request.name ?? generateName, owner };
 }
 
-export function auditRecords(request: AdmissionRequest, outcome: MutateOutcome, decisionMs: number): AuditRecord[] {
+export function auditRecords(
+  request: AdmissionRequest,
+  outcome: MutateOutcome,
+  decisionMs: number,
+): AuditRecord[] {
   const { pod, owner } = podIdentity(request);
   const worth = (d: ImageDecision) => d.decision.target !== null || NOTEWORTHY.has(d.decision.reason);
   return outcome.decisions.filter(worth).map(({ site, decision, error }) => ({

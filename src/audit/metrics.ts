@@ -82,13 +82,21 @@ export class Metrics {
     for (const { reference, decision } of outcome.decisions) {
       this.decisions.inc({ reason: decision.reason });
       if (decision.target && decision.candidate && reference && !outcome.patchError) {
-        this.rewrites.inc({ from: reference.registry, to: decision.candidate.registry, reason: decision.reason });
+        this.rewrites.inc({
+          from: reference.registry,
+          to: decision.candidate.registry,
+          reason: decision.reason,
+        });
       }
     }
   }
 
   recordRegistryRequest(event: RequestEvent): void {
-    this.registryRequests.inc({ registry: event.registry, operation: event.operation, outcome: event.outcome });
+    this.registryRequests.inc({
+      registry: event.registry,
+      operation: event.operation,
+      outcome: event.outcome,
+    });
   }
 
   recordProbe(result: ProbeResult): void {

@@ -29,7 +29,11 @@ export const certSetPaths = (dir: string): CertSetPaths => ({
 export async function writeCertSet(paths: CertSetPaths, options: CertSetOptions): Promise<void> {
   const ca = createCA(`${options.service}.${options.namespace} webhook CA`);
   const serving = createServingCert(ca, {
-    dnsNames: [...serviceDnsNames(options.service, options.namespace), 'localhost', ...(options.extraDnsNames ?? [])],
+    dnsNames: [
+      ...serviceDnsNames(options.service, options.namespace),
+      'localhost',
+      ...(options.extraDnsNames ?? []),
+    ],
     ipAddresses: ['127.0.0.1', '::1'],
   });
   await mkdir(dirname(paths.tlsCert), { recursive: true });

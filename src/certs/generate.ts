@@ -81,5 +81,10 @@ export function createServingCert(ca: KeyPair, options: ServingCertOptions): Key
 
 /** DNS names a Service is reached by from the apiserver, most specific last. */
 export function serviceDnsNames(service: string, namespace: string): string[] {
-  return [service, `${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`];
+  return [
+    service,
+    `${service}.${namespace}`,
+    `${service}.${namespace}.svc`,
+    `${service}.${namespace}.svc.cluster.local`,
+  ];
 }

@@ -18,7 +18,11 @@ export async function certsCommand(args: string[], io: Io): Promise<number> {
     },
   });
   const paths = certSetPaths(values.out);
-  await writeCertSet(paths, { service: values.service, namespace: values.namespace, extraDnsNames: values.dns });
+  await writeCertSet(paths, {
+    service: values.service,
+    namespace: values.namespace,
+    extraDnsNames: values.dns,
+  });
   io.out(`wrote ${paths.caCert}, ${paths.caKey}, ${paths.tlsCert}, ${paths.tlsKey}`);
   io.out(`caBundle for the MutatingWebhookConfiguration: base64 -w0 < ${paths.caCert}`);
   return EXIT.ok;

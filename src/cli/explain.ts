@@ -20,15 +20,16 @@ interface Explanation {
   reference?: Reference;
   route?: { prefix: string; source: string } | null;
   candidates?: string[];
-  decision?: { reason: string; target: string | null; digest: string | null; candidates: Record<string, string> };
+  decision?: {
+    reason: string;
+    target: string | null;
+    digest: string | null;
+    candidates: Record<string, string>;
+  };
   error?: string;
 }
 
-async function explainOne(
-  image: string,
-  config: Config,
-  state: StateHandle | null,
-): Promise<Explanation> {
+async function explainOne(image: string, config: Config, state: StateHandle | null): Promise<Explanation> {
   const parsed = parseReference(image);
   if (!parsed.ok) return { image, error: parsed.error.message };
   const reference = parsed.reference;
@@ -42,9 +43,13 @@ async function explainOne(
       tag: reference.tag,
       digest: reference.digest,
     },
-    route: match ? { prefix: match.route.prefix, source: `${match.source.registry}/${match.source.repository}` } : null,
+    route: match
+      ? { prefix: match.route.prefix, source: `${match.source.registry}/${match.source.repository}` }
+      : null,
     candidates: match
-      ? match.candidates.map((c) => formatReference({ ...reference, registry: c.registry, repository: c.repository }))
+      ? match.candidates.map((c) =>
+          formatReference({ ...reference, registry: c.registry, repository: c.repository }),
+        )
       : [],
   };
   if (!match || !state) return explanation;
@@ -72,10 +77,13 @@ function printText(e: Explanation, io: Io): void {
     return;
   }
   io.out(`  route:      ${e.route.prefix} (tags resolved at ${e.route.source})`);
-  e.candidates?.forEach((candidate, i) => io.out(`  candidate ${i + 1}: ${candidate}`));
+  for (const [i, candidate] of (e.candidates ?? []).entries()) io.out(`  candidate ${i + 1}: ${candidate}`);
   if (e.decision) {
-    io.out(`  decision:   ${e.decision.target ? `rewrite to ${e.decision.target}` : 'unchanged'} (${e.decision.reason})`);
-    for (const [location, verdict] of Object.entries(e.decision.candidates)) io.out(`    ${location}: ${verdict}`);
+    io.out(
+      `  decision:   ${e.decision.target ? `rewrite to ${e.decision.target}` : 'unchanged'} (${e.decision.reason})`,
+    );
+    for (const [location, verdict] of Object.entries(e.decision.candidates))
+      io.out(`    ${location}: ${verdict}`);
   }
 }
 
@@ -83,14 +91,20 @@ export async function explainCommand(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { config: { type: 'string' }, offline: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
+    options: {
+      config: { type: 'string' },
+      offline: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
   });
   if (positionals.length === 0) {
     io.err(explainUsage);
     return EXIT.usage;
   }
   const config = await loadConfigOption(values.config);
-  const state = values.offline ? null : createStateHandle(config, pino({ level: 'silent' }), { probe: false });
+  const state = values.offline
+    ? null
+    : createStateHandle(config, pino({ level: 'silent' }), { probe: false });
   try {
     // One probe round first, bounded by the probe timeout, so decisions use health as the webhook would.
     await state?.prober.probeAll();

@@ -10,7 +10,10 @@ export const probeUsage = `regroute probe [--config FILE] [--json]
   healthCheck manifest), and prints health, latency and last error. Exits 1 when any registry is down.`;
 
 export async function probeCommand(args: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string' }, json: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    args,
+    options: { config: { type: 'string' }, json: { type: 'boolean', default: false } },
+  });
   const config = await loadConfigOption(values.config);
   const handle = createStateHandle(config, pino({ level: 'silent' }), { probe: false });
   try {
@@ -19,9 +22,18 @@ export async function probeCommand(args: string[], io: Io): Promise<number> {
     for (const result of results) {
       const health = handle.tracker.health(result.registry);
       if (values.json) {
-        io.out(JSON.stringify({ registry: result.registry, health, latencyMs: result.latencyMs, error: result.error }));
+        io.out(
+          JSON.stringify({
+            registry: result.registry,
+            health,
+            latencyMs: result.latencyMs,
+            error: result.error,
+          }),
+        );
       } else {
-        io.out(`${result.registry.padEnd(32)} ${health.padEnd(12)} ${`${result.latencyMs} ms`.padStart(10)}  ${result.error ?? ''}`);
+        io.out(
+          `${result.registry.padEnd(32)} ${health.padEnd(12)} ${`${result.latencyMs} ms`.padStart(10)}  ${result.error ?? ''}`,
+        );
       }
     }
     return results.every((r) => r.ok) ? EXIT.ok : EXIT.failure;

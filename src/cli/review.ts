@@ -19,7 +19,11 @@ async function readInput(path: string): Promise<string> {
 }
 
 export async function reviewCommand(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { config: { type: 'string' } },
+  });
   const [path] = positionals;
   if (path === undefined) {
     io.err(reviewUsage);
@@ -46,7 +50,9 @@ export async function reviewCommand(args: string[], io: Io): Promise<number> {
     io.out(JSON.stringify(reviewOf(outcome.response), null, 2));
     if (outcome.skipped) io.err(`pod skipped: ${outcome.skipped}`);
     for (const { site, decision } of outcome.decisions) {
-      io.err(`${site.kind}/${site.name}: ${String(site.image)} → ${decision.target ?? 'unchanged'} (${decision.reason})`);
+      io.err(
+        `${site.kind}/${site.name}: ${String(site.image)} → ${decision.target ?? 'unchanged'} (${decision.reason})`,
+      );
     }
     return EXIT.ok;
   } finally {

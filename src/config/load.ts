@@ -21,7 +21,8 @@ function checkConsistency(config: Config, origin: string): Config {
   const prefixes = new Map<string, number>();
   config.routes.forEach((route, index) => {
     const earlier = prefixes.get(route.prefix);
-    if (earlier !== undefined) problems.push(`routes[${index}].prefix: "${route.prefix}" repeats routes[${earlier}].prefix`);
+    if (earlier !== undefined)
+      problems.push(`routes[${index}].prefix: "${route.prefix}" repeats routes[${earlier}].prefix`);
     prefixes.set(route.prefix, index);
   });
   for (const [host, settings] of Object.entries(config.registries)) {
@@ -32,7 +33,8 @@ function checkConsistency(config: Config, origin: string): Config {
   if (config.server.metricsPort !== 0 && config.server.metricsPort === config.server.port) {
     problems.push('server.metricsPort: must differ from server.port');
   }
-  if (problems.length > 0) throw new ConfigError(`invalid config ${origin}:\n${problems.map((p) => `✖ ${p}`).join('\n')}`);
+  if (problems.length > 0)
+    throw new ConfigError(`invalid config ${origin}:\n${problems.map((p) => `✖ ${p}`).join('\n')}`);
   return config;
 }
 
@@ -41,7 +43,9 @@ export function parseConfigText(text: string, origin: string): Config {
   try {
     document = parseYaml(text);
   } catch (error) {
-    throw new ConfigError(`invalid config ${origin}: not YAML: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ConfigError(
+      `invalid config ${origin}: not YAML: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
   return parseConfig(document, origin);
 }
@@ -51,7 +55,9 @@ export async function loadConfigFile(path: string): Promise<Config> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new ConfigError(`cannot read config ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw new ConfigError(
+      `cannot read config ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+    );
   }
   return parseConfigText(text, path);
 }

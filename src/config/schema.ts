@@ -4,16 +4,17 @@ import { z } from 'zod';
 /** `host[:port]`, lower-case, as it appears first in a normalized image reference. */
 const RegistryHost = z
   .string()
-  .regex(/^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$/, {
-    message: 'must be a registry host[:port] in lower case, like "registry.local:5000"',
-  });
+  .regex(
+    /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$/,
+    {
+      message: 'must be a registry host[:port] in lower case, like "registry.local:5000"',
+    },
+  );
 
 /** `host[:port][/path…]` on path-component boundaries; used by routes and candidates. */
-const Location = z
-  .string()
-  .regex(/^[a-z0-9.[\]:-]+(?:\/[a-z0-9._-]+)*$/, {
-    message: 'must be host[:port] optionally followed by /path components, in lower case, without a tag',
-  });
+const Location = z.string().regex(/^[a-z0-9.[\]:-]+(?:\/[a-z0-9._-]+)*$/, {
+  message: 'must be host[:port] optionally followed by /path components, in lower case, without a tag',
+});
 
 /** A route prefix: a Location whose host may start with `*.` to match any subdomain. */
 const Prefix = z.string().regex(/^(?:\*\.)?[a-z0-9.[\]:-]+(?:\/[a-z0-9._-]+)*$/, {

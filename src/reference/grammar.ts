@@ -1,9 +1,10 @@
 // The grammar of image references (distribution/reference regexp.go) and of digests (go-digest), as scanners.
 
 // Why scanners and not the regexps themselves: parseReference runs for every container of every admitted
-// pod, and a backtracking engine can be driven into super-linear time by crafted names. Each scanner below
-// reads a character a bounded number of times, and each names the regexp.go production it implements;
-// test/unit/reference/grammar.test.ts holds them against those regexps.
+// pod, and a regexp's cost rests on how the engine backtracks through nested repetitions. A scanner reads
+// each character a bounded number of times by construction, which a review can check line by line. Each
+// one names the regexp.go production it implements; test/unit/reference/grammar.test.ts holds them
+// against those regexps on generated input.
 
 const SLASH = 0x2f;
 const COLON = 0x3a;
@@ -61,7 +62,7 @@ export function matchName(s: string): NameMatch | null {
 export function matchReference(s: string): ReferenceMatch | null {
   const at = indexOf(s, AT, 0, s.length);
   if (at < s.length && !referenceDigestIn(s, at + 1, s.length)) return null;
-  // Neither a tag nor the name's last component may hold ":", so the first ":" after the last "/" starts the tag.
+  // Neither a tag nor the name's last component holds ":": the first ":" after the last "/" starts the tag.
   const tagColon = indexOf(s, COLON, lastIndexOf(s, SLASH, 0, at) + 1, at);
   if (tagColon < at && !tagIn(s, tagColon + 1, at)) return null;
   const name = nameIn(s, 0, tagColon);
@@ -79,7 +80,7 @@ export function isTag(s: string): boolean {
   return tagIn(s, 0, s.length);
 }
 
-/** `anchoredDigestRegexp` of distribution/reference: looser than go-digest's, any algorithm, hex of 32 or more. */
+/** distribution/reference's `anchoredDigestRegexp`: any algorithm, 32 or more hex digits. */
 export function isReferenceDigest(s: string): boolean {
   return referenceDigestIn(s, 0, s.length);
 }

@@ -1,9 +1,9 @@
-// References as written, without normalization: distribution/reference's Parse, WithName, WithTag, WithDigest.
+// References as written, not normalized: distribution/reference's Parse, WithName, WithTag and WithDigest.
 import { digestProblem } from './digest.js';
 import { type ReferenceErrorCode, type Refused, refused } from './errors.js';
 import { isReferenceDigest, isTag, matchName, matchReference, type NameMatch } from './grammar.js';
 
-/** Only the path counts since distribution/reference aaca75ef (2024-02); containers/image still counts the domain. */
+/** On the path only, as distribution/reference since aaca75ef (2024-02); containers/image adds the domain. */
 const PATH_MAX = 255;
 
 /** A reference exactly as written: no docker.io default, no library/ prefix. */
@@ -36,8 +36,8 @@ export function withTag(reference: LiteralReference, tag: string): ParsedLiteral
 }
 
 /**
- * Go's `WithDigest`: replaces the digest, keeps any tag. Like Go it checks the reference grammar only
- * (any algorithm, 32 or more hex digits), not the algorithm's length: a composed reference may not parse back.
+ * Go's `WithDigest`: replaces the digest, keeps any tag. Like Go it checks the reference grammar only (any
+ * algorithm, 32 or more hex digits), not the algorithm's length: a composed reference may not parse back.
  */
 export function withDigest(reference: LiteralReference, digest: string): ParsedLiteral {
   return parsed(isReferenceDigest(digest) ? { ...reference, digest } : 'digest-invalid-format', digest);
@@ -60,7 +60,7 @@ export function literalString(reference: LiteralReference): string {
   return `${literalName(reference)}${tag}${digest}`;
 }
 
-/** Parse's checks in Go's order, as a value or the code of the first one broken; messages are the caller's. */
+/** Parse's checks in Go's order: the reference, or the code of the first check broken (callers word it). */
 export function literalOf(input: string): LiteralReference | ReferenceErrorCode {
   if (input === '') return 'name-empty';
   const match = matchReference(input);
@@ -83,8 +83,8 @@ export function literalOf(input: string): LiteralReference | ReferenceErrorCode 
 
 /**
  * Go's strings.ToLower wherever it matters here: the grammar is ASCII, so only characters that Go lowers
- * to ASCII can make the lowered input match — A–Z, the dotted capital I (U+0130) and the Kelvin sign (U+212A).
- * JavaScript lowers U+0130 to two characters, which would wrongly turn "İmage" into a format error.
+ * to ASCII can make the lowered input match: A–Z, the dotted capital I (U+0130) and the Kelvin sign
+ * (U+212A). JavaScript lowers U+0130 to two characters, which would turn "İmage" into a format error.
  */
 function lowerCaseAsGo(input: string): string {
   return input.replace(/[A-Z\u0130\u212A]/g, (c) =>

@@ -30,7 +30,7 @@ export type ParsedAnyReference =
   | { ok: true; kind: 'digest'; digest: string }
   | Refused;
 
-/** Go's `ParseNormalizedNamed`: what a Pod's image field means to the kubelet and containerd. Never throws. */
+/** Go's `ParseNormalizedNamed`: what a Pod's image means to the kubelet and containerd. Never throws. */
 export function parseReference(input: string): ParsedReference {
   // The image arrives from decoded JSON: a missing or non-string value must still come back as a value.
   if (typeof input !== 'string') return refused('reference-invalid-format', `(${typeof input})`);
@@ -45,15 +45,13 @@ export function parseCanonical(input: string): ParsedReference {
   return parsed;
 }
 
-/** Go's `ParseDockerRef`, containerd's pull reference: ':latest' when untagged, and a digest outranks a tag. */
+/** Go's `ParseDockerRef`, containerd's pull reference: ':latest' when untagged; a digest outranks a tag. */
 export function parseDockerRef(input: string): ParsedReference {
   const parsed = parseReference(input);
   if (!parsed.ok) return parsed;
-  const { tag, digest } = parsed.reference;
-  if (digest !== null && tag !== null) return { ok: true, reference: { ...parsed.reference, tag: null } };
-  if (digest === null && tag === null)
-    return { ok: true, reference: { ...parsed.reference, tag: DEFAULT_TAG } };
-  return parsed;
+  const { reference } = parsed;
+  if (reference.digest !== null) return { ok: true, reference: { ...reference, tag: null } };
+  return { ok: true, reference: { ...reference, tag: reference.tag ?? DEFAULT_TAG } };
 }
 
 /** Go's `ParseAnyReference`: a bare image ID or a digest stands alone; anything else is a normalized name. */
@@ -101,7 +99,7 @@ export function effectiveTag(reference: Reference): string | null {
 }
 
 function normalizedOf(input: string): Reference | ReferenceErrorCode {
-  // A 64-hex name could be an image ID: the runtime would resolve it locally, not pull docker.io/library/<hex>.
+  // A 64-hex name could be an image ID, which a runtime resolves locally instead of pulling library/<hex>.
   if (isIdentifier(input)) return 'name-is-identifier';
   const { registry, remainder } = splitRegistry(input);
   const tagColon = remainder.indexOf(':');

@@ -1,6 +1,6 @@
 // One registry's HTTP client: origin and TLS trust, the auth handshake, and /v2/ ping and manifest HEAD as values.
 import { readFile } from 'node:fs/promises';
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates } from 'node:tls';
 import { inspect } from 'node:util';
 import { Agent, type Dispatcher } from 'undici';
 import type { RegistrySettings } from '../config/schema.js';
@@ -258,7 +258,12 @@ export class RegistryClient {
       keepAliveMaxTimeout: this.#timeouts.keepAliveMs,
       headersTimeout: this.#timeouts.headersMs,
       bodyTimeout: this.#timeouts.bodyMs,
-      connect: { timeout: this.#timeouts.connectMs, rejectUnauthorized: true, ...(ca ? { ca } : {}) },
+      connect: {
+        timeout: this.#timeouts.connectMs,
+        rejectUnauthorized: true,
+        // Built once: handing `ca` to every connection would re-parse ~150 root certificates per TLS handshake.
+        ...(ca ? { secureContext: createSecureContext({ ca }) } : {}),
+      },
     });
   }
 
@@ -534,12 +539,23 @@ export class RegistryClient {
   async #send(req: Request, signal: AbortSignal, retried = false): Promise<Response | Failure> {
     const started = performance.now();
     try {
-      const res = await this.#agent.request({
+      const pending = this.#agent.request({
         origin: req.url.origin,
         path: req.url.pathname + req.url.search,
         method: req.method,
         headers: { 'user-agent': this.#userAgent, ...req.headers },
         signal,
+      });
+      // undici honours an abort only once the connection is up: a handshake with a blackholed host would hold the
+      // caller until connect.timeout. The caller is released at once; undici settles the request later, and a
+      // response that still arrives is discarded.
+      const res = await untilAborted(pending, signal).catch((error: unknown) => {
+        if (signal.aborted)
+          pending.then(
+            (late) => late.body.destroy(),
+            () => {},
+          );
+        throw error;
       });
       this.#emit(req, started, availabilityOf(res.statusCode), res.statusCode);
       return res;

@@ -24,7 +24,9 @@ export const REASONS = [
 export type Reason = (typeof REASONS)[number];
 
 /** Where the digest to route came from. */
-export type DigestAnswer = TagAnswer | { readonly kind: 'digest'; readonly digest: string; readonly from: 'reference' };
+export type DigestAnswer =
+  | TagAnswer
+  | { readonly kind: 'digest'; readonly digest: string; readonly from: 'reference' };
 
 export interface CandidateObservation {
   readonly health: Health;
@@ -137,7 +139,9 @@ function decideByDigest(
     if (verdict === 'chosen' && !candidate.isOwn && !canUse(candidate)) verdict = 'pull-secret-unavailable';
     verdicts.push({ location: candidate.location, verdict });
     if (verdict === 'chosen') {
-      const rest = match.candidates.slice(index + 1).map((c) => ({ location: c.location, verdict: 'not-checked' as const }));
+      const rest = match.candidates
+        .slice(index + 1)
+        .map((c) => ({ location: c.location, verdict: 'not-checked' as const }));
       const all = [...verdicts, ...rest];
       if (candidate.isOwn) return { ...unchanged('source-healthy', all), digest };
       return {
@@ -162,7 +166,8 @@ function decideByTag(
   options: DecideOptions,
 ): Decision {
   const cause = observation.digest.kind === 'unknown' ? observation.digest.cause : null;
-  if (options.unverifiedTags === 'deny') return unchanged(cause === 'deadline' ? 'deadline' : 'unverified-denied');
+  if (options.unverifiedTags === 'deny')
+    return unchanged(cause === 'deadline' ? 'deadline' : 'unverified-denied');
   const canUse = options.canUse ?? (() => true);
   const verdicts: CandidateVerdict[] = [];
   for (const [index, candidate] of match.candidates.entries()) {
@@ -171,7 +176,8 @@ function decideByTag(
     let verdict: Verdict;
     if (!seen) verdict = 'not-checked';
     else if (isDown(seen.health)) verdict = seen.health;
-    else if (tag?.kind === 'digest') verdict = candidate.isOwn || canUse(candidate) ? 'chosen' : 'pull-secret-unavailable';
+    else if (tag?.kind === 'digest')
+      verdict = candidate.isOwn || canUse(candidate) ? 'chosen' : 'pull-secret-unavailable';
     else if (tag?.kind === 'unknown') verdict = 'unknown';
     else verdict = tag ? 'no-tag' : 'not-checked';
     verdicts.push({ location: candidate.location, verdict });
@@ -186,7 +192,10 @@ function decideByTag(
       };
     }
   }
-  return unchanged(cause === 'deadline' || verdicts.some((v) => v.verdict === 'unknown') ? 'deadline' : 'no-candidate', verdicts);
+  return unchanged(
+    cause === 'deadline' || verdicts.some((v) => v.verdict === 'unknown') ? 'deadline' : 'no-candidate',
+    verdicts,
+  );
 }
 
 export function decide(
@@ -196,7 +205,13 @@ export function decide(
   options: DecideOptions,
 ): Decision {
   if (observation.digest.kind === 'digest') {
-    return decideByDigest(reference, match, observation, observation.digest.digest, options.canUse ?? (() => true));
+    return decideByDigest(
+      reference,
+      match,
+      observation,
+      observation.digest.digest,
+      options.canUse ?? (() => true),
+    );
   }
   return decideByTag(reference, match, observation, options);
 }

@@ -25,7 +25,8 @@ export function splitLocation(location: string): { registry: string; path: strin
     : { registry: location.slice(0, slash), path: location.slice(slash + 1) };
 }
 
-const join = (path: string, remainder: string): string => [path, remainder].filter((part) => part !== '').join('/');
+const join = (path: string, remainder: string): string =>
+  [path, remainder].filter((part) => part !== '').join('/');
 
 /**
  * How much of `name` (registry/repository) a prefix covers, or -1. A prefix matches whole path components only,

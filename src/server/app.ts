@@ -43,7 +43,8 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
   }) as unknown as FastifyInstance;
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const code = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    const code =
+      error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
     if (code === 500) deps.log.error({ err: error }, 'unexpected error serving a request');
     deps.metrics.recordRejected(code === 500 ? 'error' : 'invalid', 0);
     reply.code(code).send(rejection(uidOf(request.body), code, error.message));
@@ -64,7 +65,8 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
       const seconds = (performance.now() - started) / 1000;
       deps.metrics.recordOutcome(outcome, seconds);
       writeAudit(deps.log, auditRecords(admissionRequest, outcome, Math.round(seconds * 1e6) / 1e3));
-      if (outcome.patchError) deps.log.error({ uid: admissionRequest.uid, error: outcome.patchError }, 'patch did not apply');
+      if (outcome.patchError)
+        deps.log.error({ uid: admissionRequest.uid, error: outcome.patchError }, 'patch did not apply');
       return reviewOf(outcome.response);
     } catch (error) {
       // Fail open: whatever went wrong, the pod is admitted as it is, and the user is told.
@@ -80,7 +82,9 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) =>
-    deps.isReady() ? { status: 'ready' } : reply.code(503).send({ status: 'waiting for the first probe round' }),
+    deps.isReady()
+      ? { status: 'ready' }
+      : reply.code(503).send({ status: 'waiting for the first probe round' }),
   );
   return app;
 }

@@ -1,7 +1,7 @@
 // A running webhook process: config and certs in, HTTPS and metrics listeners up, and a clean way down.
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 import type { MutateDeps } from '../admission/mutate.js';
 import { Metrics } from '../audit/metrics.js';
 import type { Config } from '../config/schema.js';

@@ -35,7 +35,8 @@ export class ClientPool {
   get(registry: string): Promise<ClientOrFailure> {
     const existing = this.#clients.get(registry);
     if (existing) return existing;
-    if (this.#clients.size >= MAX_CLIENTS) return Promise.resolve({ ok: false, error: 'too many registries' });
+    if (this.#clients.size >= MAX_CLIENTS)
+      return Promise.resolve({ ok: false, error: 'too many registries' });
     const made = createRegistryClient({
       registry,
       settings: this.config.registries[registry] ?? {},
@@ -44,7 +45,10 @@ export class ClientPool {
       (client): ClientOrFailure => ({ ok: true, client }),
       (error: unknown): ClientOrFailure => {
         const message = error instanceof Error ? error.message : String(error);
-        this.log.error({ registry, error: message }, 'registry client could not be set up; registry treated as down');
+        this.log.error(
+          { registry, error: message },
+          'registry client could not be set up; registry treated as down',
+        );
         return { ok: false, error: message };
       },
     );

@@ -24,7 +24,11 @@ export interface StateOptions {
 export function createStateHandle(config: Config, log: Logger, options: StateOptions = {}): LiveStateHandle {
   const { metrics } = options;
   const tracker = new HealthTracker(config.probe);
-  const clients = new ClientPool(config, log, metrics ? (event) => metrics.recordRegistryRequest(event) : undefined);
+  const clients = new ClientPool(
+    config,
+    log,
+    metrics ? (event) => metrics.recordRegistryRequest(event) : undefined,
+  );
   const state = new LiveState(clients, tracker, {
     ttls: {
       tagTtlMs: config.cache.tagTtlSeconds * 1000,
@@ -35,7 +39,13 @@ export function createStateHandle(config: Config, log: Logger, options: StateOpt
     requestTimeoutMs: config.probe.timeoutMs,
     ...(metrics ? { onCache: (cache, hit) => metrics.recordCache(cache, hit) } : {}),
   });
-  const prober = new Prober(config, clients, tracker, log, metrics ? (result) => metrics.recordProbe(result) : undefined);
+  const prober = new Prober(
+    config,
+    clients,
+    tracker,
+    log,
+    metrics ? (result) => metrics.recordProbe(result) : undefined,
+  );
   if (options.probe ?? true) prober.start();
   return {
     state,

@@ -81,7 +81,8 @@ export class HealthTracker {
     entry.lastError = error;
     entry.checkedAt = this.now();
     if (latencyMs !== null) entry.latencyMs = latencyMs;
-    if (entry.health === 'unknown' || entry.failures >= this.thresholds.failureThreshold) entry.health = 'unhealthy';
+    if (entry.health === 'unknown' || entry.failures >= this.thresholds.failureThreshold)
+      entry.health = 'unhealthy';
   }
 
   /** A 429: the registry is avoided until Retry-After has passed, whatever the probes say meanwhile. */

@@ -5,7 +5,14 @@ import type { ClientPool } from './clients.js';
 import { untilAborted } from './deadline.js';
 import type { HealthTracker } from './health.js';
 import { SingleFlight } from './single-flight.js';
-import { type Health, locationKey, type Presence, type RegistryState, type RepositoryLocation, type TagAnswer } from './state.js';
+import {
+  type Health,
+  locationKey,
+  type Presence,
+  type RegistryState,
+  type RepositoryLocation,
+  type TagAnswer,
+} from './state.js';
 
 export interface LiveStateOptions {
   readonly ttls: CacheTtls;

@@ -44,9 +44,11 @@ export class Prober {
 
   /** Probes every known registry once, in parallel; each probe ends by the configured timeout. */
   probeAll(): Promise<ProbeResult[]> {
-    this.#round ??= Promise.all(this.clients.registries().map((registry) => this.probe(registry))).finally(() => {
-      this.#round = null;
-    });
+    this.#round ??= Promise.all(this.clients.registries().map((registry) => this.probe(registry))).finally(
+      () => {
+        this.#round = null;
+      },
+    );
     return this.#round;
   }
 
@@ -59,7 +61,11 @@ export class Prober {
     else if (result.rateLimitedMs !== undefined) this.tracker.rateLimited(registry, result.rateLimitedMs);
     else this.tracker.failed(registry, result.error, latencyMs);
     const after = this.tracker.health(registry);
-    if (after !== before) this.log.info({ registry, from: before, to: after, error: result.ok ? undefined : result.error }, 'registry health changed');
+    if (after !== before)
+      this.log.info(
+        { registry, from: before, to: after, error: result.ok ? undefined : result.error },
+        'registry health changed',
+      );
     const probeResult = { registry, ok: result.ok, latencyMs, error: result.ok ? null : result.error };
     this.onProbe?.(probeResult);
     return probeResult;
@@ -74,13 +80,16 @@ export class Prober {
     const ping = await made.client.ping({ signal });
     if (!ping.ok) {
       const error = ping.error ?? `GET /v2/ answered ${ping.status ?? 'nothing'}`;
-      return ping.availability === 'rate-limited' ? { ok: false, error, rateLimitedMs: undefined } : { ok: false, error };
+      return ping.availability === 'rate-limited'
+        ? { ok: false, error, rateLimitedMs: undefined }
+        : { ok: false, error };
     }
     const deep = this.config.registries[registry]?.healthCheck;
     if (!deep) return { ok: true };
     const manifest = await made.client.headManifest(deep.repository, deep.reference, { signal });
     if (manifest.kind === 'found') return { ok: true };
-    if (manifest.kind === 'not-found') return { ok: false, error: `health check manifest ${deep.repository}:${deep.reference} not found` };
+    if (manifest.kind === 'not-found')
+      return { ok: false, error: `health check manifest ${deep.repository}:${deep.reference} not found` };
     return manifest.availability === 'rate-limited'
       ? { ok: false, error: manifest.message, rateLimitedMs: manifest.retryAfterMs }
       : { ok: false, error: manifest.message };

@@ -30,4 +30,5 @@ export interface RegistryState {
   knownPresence(location: RepositoryLocation, digest: string): Presence;
 }
 
-export const locationKey = (location: RepositoryLocation): string => `${location.registry}/${location.repository}`;
+export const locationKey = (location: RepositoryLocation): string =>
+  `${location.registry}/${location.repository}`;

@@ -21,7 +21,10 @@ const config = parseConfig(
       { prefix: 'quay.io', registries: ['quay.io', 'mirror.local:5000/quay'] },
       { prefix: 'ghcr.io', registries: ['ghcr.io', 'mirror.local:5000/ghcr'] },
       { prefix: 'fra.ocir.io/tenancy', registries: ['fra.ocir.io/tenancy', 'ams.ocir.io/tenancy'] },
-      { prefix: 'registry.local:5000/team', registries: ['registry.local:5000/team', 'mirror.local:5000/team'] },
+      {
+        prefix: 'registry.local:5000/team',
+        registries: ['registry.local:5000/team', 'mirror.local:5000/team'],
+      },
     ],
   },
   'test',
@@ -35,14 +38,18 @@ function world(down: string[] = [], reviews = admissionReviews()): MemoryState {
   for (const source of SOURCES) state.setHealth(source, down.includes(source) ? 'unhealthy' : 'healthy');
   state.setHealth('mirror.local:5000', 'healthy').setHealth('ams.ocir.io', 'healthy');
   for (const { review } of reviews) {
-    const spec = ((review.request as Record<string, unknown>).object as { spec?: Record<string, unknown> })?.spec ?? {};
+    const spec =
+      ((review.request as Record<string, unknown>).object as { spec?: Record<string, unknown> })?.spec ?? {};
     for (const kind of ['containers', 'initContainers', 'ephemeralContainers']) {
       for (const container of (spec[kind] as { image?: string }[] | undefined) ?? []) {
         const parsed = parseReference(container.image ?? '');
         if (!parsed.ok) continue;
         const { registry, repository, tag, digest } = parsed.reference;
         const content = digest ?? digestOf(`${registry}/${repository}:${tag ?? 'latest'}`);
-        const mirrorRepo = (mirror: string) => ({ registry: 'mirror.local:5000', repository: `${mirror}/${repository}` });
+        const mirrorRepo = (mirror: string) => ({
+          registry: 'mirror.local:5000',
+          repository: `${mirror}/${repository}`,
+        });
         const own = { registry, repository };
         state.putTag(own, tag ?? 'latest', content);
         state.putManifest(own, content);
@@ -93,13 +100,20 @@ describe('mutate', () => {
     const req = request('pod-create-replicaset.json');
     const outcome = await mutate(req, deps(world(['docker.io'])), noDeadline());
     const pod = applyResponse(req.object, outcome.response) as {
-      spec: { containers: { name: string; image: string }[]; initContainers: { image: string }[]; imagePullSecrets: { name: string }[] };
+      spec: {
+        containers: { name: string; image: string }[];
+        initContainers: { image: string }[];
+        imagePullSecrets: { name: string }[];
+      };
       metadata: { annotations: Record<string, string> };
     };
     const nginx = digestOf('docker.io/library/nginx:1.27');
     assert.equal(pod.spec.containers[0]?.image, `mirror.local:5000/hub/library/nginx:1.27@${nginx}`);
     assert.equal(pod.spec.containers[1]?.image, 'quay.io/prometheus/node-exporter:v1.8.2');
-    assert.match(pod.spec.initContainers[0]?.image ?? '', /^mirror\.local:5000\/hub\/library\/busybox:latest@sha256:/);
+    assert.match(
+      pod.spec.initContainers[0]?.image ?? '',
+      /^mirror\.local:5000\/hub\/library\/busybox:latest@sha256:/,
+    );
     assert.deepEqual(pod.spec.imagePullSecrets, [{ name: 'fraregcred' }, { name: 'mirror-pull' }]);
     assert.deepEqual(JSON.parse(pod.metadata.annotations[ORIGINAL_IMAGES_ANNOTATION] ?? '{}'), {
       web: 'nginx:1.27',
@@ -108,7 +122,10 @@ describe('mutate', () => {
     // Existing annotations stay.
     assert.equal(pod.metadata.annotations['kubectl.kubernetes.io/restartedAt'], '2026-11-01T10:00:00Z');
     assert.equal(outcome.response.warnings?.length, 2);
-    assert.match(outcome.response.warnings?.[0] ?? '', /rerouted to mirror\.local:5000\/hub\/library\/(busybox|nginx).*source-unhealthy/);
+    assert.match(
+      outcome.response.warnings?.[0] ?? '',
+      /rerouted to mirror\.local:5000\/hub\/library\/(busybox|nginx).*source-unhealthy/,
+    );
   });
 
   it('is idempotent on reinvocation: rewritten containers stay, new ones are handled', async () => {
@@ -118,7 +135,11 @@ describe('mutate', () => {
     const once = applyResponse(req.object, first.response);
     const second = await mutate({ ...req, object: once }, deps(state), noDeadline());
     assert.equal(second.response.patch, undefined);
-    assert.ok(second.decisions.filter((d) => d.site.name === 'web' || d.site.name === 'migrate').every((d) => d.decision.reason === 'already-rewritten'));
+    assert.ok(
+      second.decisions
+        .filter((d) => d.site.name === 'web' || d.site.name === 'migrate')
+        .every((d) => d.decision.reason === 'already-rewritten'),
+    );
 
     const withSidecar = structuredClone(once) as { spec: { containers: { name: string; image: string }[] } };
     withSidecar.spec.containers.push({ name: 'sidecar', image: 'docker.io/library/nginx:1.27' });
@@ -128,11 +149,10 @@ describe('mutate', () => {
       metadata: { annotations: Record<string, string> };
     };
     assert.match(pod.spec.containers[3]?.image ?? '', /^mirror\.local:5000\/hub\/library\/nginx:1\.27@/);
-    assert.deepEqual(Object.keys(JSON.parse(pod.metadata.annotations[ORIGINAL_IMAGES_ANNOTATION] ?? '{}')).sort(), [
-      'migrate',
-      'sidecar',
-      'web',
-    ]);
+    assert.deepEqual(
+      Object.keys(JSON.parse(pod.metadata.annotations[ORIGINAL_IMAGES_ANNOTATION] ?? '{}')).sort(),
+      ['migrate', 'sidecar', 'web'],
+    );
     // The pull secret is not added twice.
     assert.equal(pod.spec.imagePullSecrets.filter((s) => s.name === 'mirror-pull').length, 1);
   });
@@ -167,7 +187,9 @@ describe('mutate', () => {
     assert.equal(outcome.response.patch, undefined);
     assert.equal(outcome.decisions[0]?.decision.verdicts[1]?.verdict, 'pull-secret-unavailable');
 
-    const withSecret = structuredClone(req) as AdmissionRequest & { object: { spec: Record<string, unknown> } };
+    const withSecret = structuredClone(req) as AdmissionRequest & {
+      object: { spec: Record<string, unknown> };
+    };
     withSecret.object.spec.imagePullSecrets = [{ name: 'mirror-pull' }];
     const routed = await mutate(withSecret, deps(world(['docker.io'])), noDeadline());
     const ops = patchOf(routed.response);
@@ -187,7 +209,18 @@ describe('mutate', () => {
     assert.equal(reasons.exporter, 'invalid-reference');
     assert.equal(reasons.app, 'invalid-reference');
     assert.equal(reasons.web, 'source-unhealthy');
-    assertValidPod(applyResponse({ ...object, spec: { ...object.spec, containers: object.spec.containers.map((c, i) => (i === 2 ? { ...c, image: 'x' } : c)) } }, outcome.response));
+    assertValidPod(
+      applyResponse(
+        {
+          ...object,
+          spec: {
+            ...object.spec,
+            containers: object.spec.containers.map((c, i) => (i === 2 ? { ...c, image: 'x' } : c)),
+          },
+        },
+        outcome.response,
+      ),
+    );
   });
 
   it('creates the annotations map on a pod that has none', async () => {
@@ -195,7 +228,9 @@ describe('mutate', () => {
     const object = structuredClone(req.object) as { metadata: Record<string, unknown> };
     delete object.metadata.annotations;
     const outcome = await mutate({ ...req, object }, deps(world(['docker.io'])), noDeadline());
-    const pod = applyResponse(object, outcome.response) as { metadata: { annotations: Record<string, string> } };
+    const pod = applyResponse(object, outcome.response) as {
+      metadata: { annotations: Record<string, string> };
+    };
     assert.ok(pod.metadata.annotations[ORIGINAL_IMAGES_ANNOTATION]);
   });
 
@@ -216,7 +251,10 @@ describe('mutate', () => {
     const outcome = await mutate(req, deps(state), noDeadline());
     const distinctImages = new Set(outcome.decisions.map((d) => d.site.image)).size;
     const tagLookups = state.lookups.filter((l) => l.startsWith('tag ')).length;
-    assert.ok(tagLookups <= distinctImages, `${tagLookups} tag lookups for ${distinctImages} distinct images`);
+    assert.ok(
+      tagLookups <= distinctImages,
+      `${tagLookups} tag lookups for ${distinctImages} distinct images`,
+    );
     assertValidPod(applyResponse(req.object, outcome.response));
   });
 });

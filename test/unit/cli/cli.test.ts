@@ -33,7 +33,18 @@ describe('regroute explain --offline --json', () => {
   it('prints one JSON object per image, in argument order, with reference, route and candidates', async () => {
     const io = capture();
     const config = await configFile(routesConfig);
-    const code = await explainCommand(['nginx:1.27', 'fra.ocir.io/tenancy/app@sha256:' + 'a'.repeat(64), 'quay.io/x/y', '--config', config, '--offline', '--json'], io);
+    const code = await explainCommand(
+      [
+        'nginx:1.27',
+        `fra.ocir.io/tenancy/app@sha256:${'a'.repeat(64)}`,
+        'quay.io/x/y',
+        '--config',
+        config,
+        '--offline',
+        '--json',
+      ],
+      io,
+    );
     assert.equal(code, 0);
     const lines = io.stdout.map((l) => JSON.parse(l));
     assert.equal(lines.length, 3);

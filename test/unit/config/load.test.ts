@@ -32,7 +32,8 @@ const rejects = (text: string, ...fragments: string[]) => {
     () => parseConfigText(text, 'test.yaml'),
     (error: unknown) => {
       assert.ok(error instanceof ConfigError);
-      for (const fragment of fragments) assert.ok(error.message.includes(fragment), `"${error.message}" names ${fragment}`);
+      for (const fragment of fragments)
+        assert.ok(error.message.includes(fragment), `"${error.message}" names ${fragment}`);
       return true;
     },
   );
@@ -59,18 +60,28 @@ describe('config', () => {
     assert.deepEqual(parseConfigText('', 'empty'), defaultConfig());
   });
 
-  it('names the path of a wrongly typed field', () => rejects('admission: { deadlineMs: soon }', 'admission.deadlineMs'));
+  it('names the path of a wrongly typed field', () =>
+    rejects('admission: { deadlineMs: soon }', 'admission.deadlineMs'));
   it('names an unknown field, catching typos', () => rejects('admision: {}', 'admision'));
-  it('rejects an unknown unverifiedTags policy', () => rejects('admission: { unverifiedTags: maybe }', 'admission.unverifiedTags'));
-  it('rejects a route without candidates', () => rejects('routes: [{ prefix: quay.io, registries: [] }]', 'routes[0].registries'));
+  it('rejects an unknown unverifiedTags policy', () =>
+    rejects('admission: { unverifiedTags: maybe }', 'admission.unverifiedTags'));
+  it('rejects a route without candidates', () =>
+    rejects('routes: [{ prefix: quay.io, registries: [] }]', 'routes[0].registries'));
   it('rejects a candidate with a tag', () =>
     rejects('routes: [{ prefix: quay.io, registries: ["mirror.local/x:1"] }]', 'routes[0].registries[0]'));
   it('rejects upper-case registry hosts', () => rejects('registries: { AMS.ocir.io: {} }', 'AMS.ocir.io'));
   it('rejects auth with both a password file and a docker config', () =>
-    rejects('registries: { a.io: { auth: { username: u, passwordFile: /p, dockerConfigJson: /d } } }', 'registries'));
+    rejects(
+      'registries: { a.io: { auth: { username: u, passwordFile: /p, dockerConfigJson: /d } } }',
+      'registries',
+    ));
   it('rejects a repeated route prefix', () =>
-    rejects('routes: [{ prefix: quay.io, registries: [a.io] }, { prefix: quay.io, registries: [b.io] }]', 'routes[1].prefix'));
-  it('rejects insecure with a CA file', () => rejects('registries: { a.io: { insecure: true, caFile: /ca } }', 'a.io'));
+    rejects(
+      'routes: [{ prefix: quay.io, registries: [a.io] }, { prefix: quay.io, registries: [b.io] }]',
+      'routes[1].prefix',
+    ));
+  it('rejects insecure with a CA file', () =>
+    rejects('registries: { a.io: { insecure: true, caFile: /ca } }', 'a.io'));
   it('rejects text that is not YAML', () => rejects('routes: [', 'not YAML'));
 
   it('reads a file and names it in errors', async () => {
@@ -79,7 +90,10 @@ describe('config', () => {
     await writeFile(path, example);
     assert.equal((await loadConfigFile(path)).routes.length, 1);
     await writeFile(path, 'probe: { intervalSeconds: -1 }');
-    await assert.rejects(loadConfigFile(path), (error: Error) => error.message.includes(path) && error.message.includes('probe.intervalSeconds'));
+    await assert.rejects(
+      loadConfigFile(path),
+      (error: Error) => error.message.includes(path) && error.message.includes('probe.intervalSeconds'),
+    );
     await assert.rejects(loadConfigFile(join(dir, 'missing.yaml')), /ENOENT/);
   });
 });

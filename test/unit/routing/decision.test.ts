@@ -10,17 +10,26 @@ const OLD = digestOf('old');
 const image: Reference = { registry: 'fra.ocir.io', repository: 'tenancy/app', tag: '1.0', digest: null };
 const byDigest: Reference = { ...image, tag: null, digest: D };
 const routes = [
-  { prefix: 'fra.ocir.io/tenancy', registries: ['fra.ocir.io/tenancy', 'ams.ocir.io/tenancy', 'cache.local:5000/tenancy'] },
+  {
+    prefix: 'fra.ocir.io/tenancy',
+    registries: ['fra.ocir.io/tenancy', 'ams.ocir.io/tenancy', 'cache.local:5000/tenancy'],
+  },
 ];
 const match = matchRoute(image, routes) as RouteMatch;
 
-const healthy = (presence: CandidateObservation['presence'], extra: Partial<CandidateObservation> = {}): CandidateObservation => ({
+const healthy = (
+  presence: CandidateObservation['presence'],
+  extra: Partial<CandidateObservation> = {},
+): CandidateObservation => ({
   health: 'healthy',
   presence,
   ...extra,
 });
 const down: CandidateObservation = { health: 'unhealthy', presence: 'not-checked' };
-const seen = (candidates: CandidateObservation[], digest: Observation['digest'] = { kind: 'digest', digest: D, from: 'registry' }): Observation => ({
+const seen = (
+  candidates: CandidateObservation[],
+  digest: Observation['digest'] = { kind: 'digest', digest: D, from: 'registry' },
+): Observation => ({
   digest,
   candidates,
   ownHealth: candidates[0]?.health ?? 'unknown',
@@ -29,14 +38,23 @@ const allow = { unverifiedTags: 'allow' as const };
 
 describe('decide', () => {
   it('leaves the image when its own registry is healthy and holds the digest', () => {
-    const decision = decide(image, match, seen([healthy('present'), healthy('not-checked'), healthy('not-checked')]), allow);
+    const decision = decide(
+      image,
+      match,
+      seen([healthy('present'), healthy('not-checked'), healthy('not-checked')]),
+      allow,
+    );
     assert.equal(decision.target, null);
     assert.equal(decision.reason, 'source-healthy');
     assert.equal(decision.digest, D);
   });
 
   it('routes to the first healthy mirror holding the digest when the source is down, pinning tag and digest', () => {
-    const observation = seen([down, healthy('present'), healthy('present')], { kind: 'digest', digest: D, from: 'last-known' });
+    const observation = seen([down, healthy('present'), healthy('present')], {
+      kind: 'digest',
+      digest: D,
+      from: 'last-known',
+    });
     const decision = decide(image, match, observation, allow);
     assert.equal(decision.target, `ams.ocir.io/tenancy/app:1.0@${D}`);
     assert.equal(decision.reason, 'source-unhealthy');
@@ -47,7 +65,12 @@ describe('decide', () => {
   });
 
   it('treats a rate-limited source like a down one', () => {
-    const decision = decide(image, match, seen([{ health: 'rate-limited', presence: 'not-checked' }, healthy('present')]), allow);
+    const decision = decide(
+      image,
+      match,
+      seen([{ health: 'rate-limited', presence: 'not-checked' }, healthy('present')]),
+      allow,
+    );
     assert.equal(decision.reason, 'source-unhealthy');
     assert.equal(decision.candidate?.registry, 'ams.ocir.io');
   });
@@ -77,16 +100,35 @@ describe('decide', () => {
   });
 
   it('routes a digest reference by digest alone', () => {
-    const decision = decide(byDigest, match, seen([down, healthy('present')], { kind: 'digest', digest: D, from: 'reference' }), allow);
+    const decision = decide(
+      byDigest,
+      match,
+      seen([down, healthy('present')], { kind: 'digest', digest: D, from: 'reference' }),
+      allow,
+    );
     assert.equal(decision.target, `ams.ocir.io/tenancy/app@${D}`);
   });
 
   it('moves to an earlier candidate than the image itself and says it was preferred', () => {
-    const mirrorImage: Reference = { registry: 'cache.local:5000', repository: 'tenancy/app', tag: '1.0', digest: null };
+    const mirrorImage: Reference = {
+      registry: 'cache.local:5000',
+      repository: 'tenancy/app',
+      tag: '1.0',
+      digest: null,
+    };
     const mirrorMatch = matchRoute(mirrorImage, [
-      { prefix: 'cache.local:5000/tenancy', source: 'fra.ocir.io/tenancy', registries: ['fra.ocir.io/tenancy', 'cache.local:5000/tenancy'] },
+      {
+        prefix: 'cache.local:5000/tenancy',
+        source: 'fra.ocir.io/tenancy',
+        registries: ['fra.ocir.io/tenancy', 'cache.local:5000/tenancy'],
+      },
     ]) as RouteMatch;
-    const decision = decide(mirrorImage, mirrorMatch, seen([healthy('present'), healthy('not-checked')]), allow);
+    const decision = decide(
+      mirrorImage,
+      mirrorMatch,
+      seen([healthy('present'), healthy('not-checked')]),
+      allow,
+    );
     assert.equal(decision.reason, 'preferred-candidate');
     assert.equal(decision.target, `fra.ocir.io/tenancy/app:1.0@${D}`);
   });
@@ -109,7 +151,11 @@ describe('decide', () => {
 
   it('routes by tag, recorded as unverified, when no digest is known and the policy allows', () => {
     const observation = seen(
-      [down, healthy('not-checked', { tag: { kind: 'absent' } }), healthy('not-checked', { tag: { kind: 'digest', digest: OLD, from: 'registry' } })],
+      [
+        down,
+        healthy('not-checked', { tag: { kind: 'absent' } }),
+        healthy('not-checked', { tag: { kind: 'digest', digest: OLD, from: 'registry' } }),
+      ],
       { kind: 'unknown', cause: 'unhealthy' },
     );
     const decision = decide(image, match, observation, allow);
@@ -118,17 +164,23 @@ describe('decide', () => {
   });
 
   it('leaves the image when no digest is known and the policy denies unverified tags', () => {
-    const observation = seen([down, healthy('not-checked', { tag: { kind: 'digest', digest: OLD, from: 'registry' } })], {
-      kind: 'unknown',
-      cause: 'unhealthy',
-    });
+    const observation = seen(
+      [down, healthy('not-checked', { tag: { kind: 'digest', digest: OLD, from: 'registry' } })],
+      {
+        kind: 'unknown',
+        cause: 'unhealthy',
+      },
+    );
     const decision = decide(image, match, observation, { unverifiedTags: 'deny' });
     assert.equal(decision.target, null);
     assert.equal(decision.reason, 'unverified-denied');
   });
 
   it('reports the deadline when the digest could not be learned in time', () => {
-    const observation = seen([healthy('not-checked'), healthy('not-checked')], { kind: 'unknown', cause: 'deadline' });
+    const observation = seen([healthy('not-checked'), healthy('not-checked')], {
+      kind: 'unknown',
+      cause: 'deadline',
+    });
     assert.equal(decide(image, match, observation, { unverifiedTags: 'deny' }).reason, 'deadline');
     assert.equal(decide(image, match, observation, allow).reason, 'deadline');
   });

@@ -2,15 +2,18 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Reference } from '../../../src/reference/index.js';
 import { observe } from '../../../src/routing/observe.js';
-import { untilAborted } from '../../../src/state/deadline.js';
 import { matchRoute, type RouteMatch } from '../../../src/routing/route.js';
+import { untilAborted } from '../../../src/state/deadline.js';
 import { MemoryState } from '../../../src/state/memory-state.js';
 import { digestOf } from '../../helpers/digests.js';
 
 const D = digestOf('current');
 const image: Reference = { registry: 'fra.ocir.io', repository: 'tenancy/app', tag: '1.0', digest: null };
 const match = matchRoute(image, [
-  { prefix: 'fra.ocir.io/tenancy', registries: ['fra.ocir.io/tenancy', 'ams.ocir.io/tenancy', 'cache.local:5000/tenancy'] },
+  {
+    prefix: 'fra.ocir.io/tenancy',
+    registries: ['fra.ocir.io/tenancy', 'ams.ocir.io/tenancy', 'cache.local:5000/tenancy'],
+  },
 ]) as RouteMatch;
 const fra = { registry: 'fra.ocir.io', repository: 'tenancy/app' };
 const ams = { registry: 'ams.ocir.io', repository: 'tenancy/app' };
@@ -58,7 +61,9 @@ describe('observe', () => {
   });
 
   it('asks every healthy candidate for the tag when no digest is known and unverified tags are allowed', async () => {
-    const state = new MemoryState().setHealth('fra.ocir.io', 'unhealthy').setHealth('cache.local:5000', 'unhealthy');
+    const state = new MemoryState()
+      .setHealth('fra.ocir.io', 'unhealthy')
+      .setHealth('cache.local:5000', 'unhealthy');
     state.putTag(ams, '1.0', D);
     const observation = await observe(image, match, state, never(), 'allow');
     assert.equal(observation.digest.kind, 'unknown');

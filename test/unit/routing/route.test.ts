@@ -4,7 +4,12 @@ import type { Route } from '../../../src/config/schema.js';
 import type { Reference } from '../../../src/reference/index.js';
 import { matchRoute } from '../../../src/routing/route.js';
 
-const ref = (registry: string, repository: string, tag: string | null = 'v1', digest: string | null = null): Reference => ({
+const ref = (
+  registry: string,
+  repository: string,
+  tag: string | null = 'v1',
+  digest: string | null = null,
+): Reference => ({
   registry,
   repository,
   tag,
@@ -19,7 +24,11 @@ const route = (prefix: string, registries: string[], source?: string): Route => 
 describe('matchRoute', () => {
   it('appends the part of the name after the prefix to every candidate', () => {
     const match = matchRoute(ref('fra.ocir.io', 'tenancy/helidon-pod'), [
-      route('fra.ocir.io/tenancy', ['fra.ocir.io/tenancy', 'ams.ocir.io/tenancy', 'registry.local:5000/fra-cache/tenancy']),
+      route('fra.ocir.io/tenancy', [
+        'fra.ocir.io/tenancy',
+        'ams.ocir.io/tenancy',
+        'registry.local:5000/fra-cache/tenancy',
+      ]),
     ]);
     assert.ok(match);
     assert.deepEqual(
@@ -47,7 +56,11 @@ describe('matchRoute', () => {
   });
 
   it('lets the longest matching prefix win whatever the order', () => {
-    const routes = [route('docker.io', ['a.local']), route('docker.io/library', ['b.local']), route('quay.io', ['c.local'])];
+    const routes = [
+      route('docker.io', ['a.local']),
+      route('docker.io/library', ['b.local']),
+      route('quay.io', ['c.local']),
+    ];
     assert.equal(matchRoute(ref('docker.io', 'library/nginx'), routes)?.route.prefix, 'docker.io/library');
     assert.equal(matchRoute(ref('docker.io', 'bitnami/redis'), routes)?.route.prefix, 'docker.io');
   });
@@ -74,7 +87,9 @@ describe('matchRoute', () => {
   });
 
   it('resolves tags at the configured source when it differs from the prefix', () => {
-    const routes = [route('registry.local:5000/cache', ['fra.ocir.io/t', 'registry.local:5000/cache'], 'fra.ocir.io/t')];
+    const routes = [
+      route('registry.local:5000/cache', ['fra.ocir.io/t', 'registry.local:5000/cache'], 'fra.ocir.io/t'),
+    ];
     const match = matchRoute(ref('registry.local:5000', 'cache/app'), routes);
     assert.deepEqual(match?.source, { registry: 'fra.ocir.io', repository: 't/app' });
     assert.deepEqual(

@@ -8,7 +8,10 @@ import { digestOf } from '../../helpers/digests.js';
 import { admissionReviews, fixture } from '../../helpers/fixtures.js';
 
 const config = parseConfig(
-  { registries: { 'mirror.local:5000': { pullSecret: 'mirror-pull' } }, routes: [{ prefix: 'docker.io', registries: ['docker.io', 'mirror.local:5000/hub'] }] },
+  {
+    registries: { 'mirror.local:5000': { pullSecret: 'mirror-pull' } },
+    routes: [{ prefix: 'docker.io', registries: ['docker.io', 'mirror.local:5000/hub'] }],
+  },
   'test',
 );
 const nginx = digestOf('nginx');
@@ -23,7 +26,12 @@ const { app, logs, ready, metrics } = testApp(config, state);
 after(() => app.close());
 
 const post = (payload: unknown, headers: Record<string, string> = {}) =>
-  app.inject({ method: 'POST', url: '/mutate', payload: payload as string, headers: { 'content-type': 'application/json', ...headers } });
+  app.inject({
+    method: 'POST',
+    url: '/mutate',
+    payload: payload as string,
+    headers: { 'content-type': 'application/json', ...headers },
+  });
 
 describe('POST /mutate', () => {
   for (const { name, review } of admissionReviews()) {
@@ -36,7 +44,8 @@ describe('POST /mutate', () => {
       assert.equal(body.response.uid, (review.request as { uid: string }).uid);
       assert.equal(body.response.allowed, true);
       const object = (review.request as { object: unknown }).object;
-      if ((review.request as { kind: { kind: string } }).kind.kind === 'Pod') assertValidPod(applyResponse(object, body.response));
+      if ((review.request as { kind: { kind: string } }).kind.kind === 'Pod')
+        assertValidPod(applyResponse(object, body.response));
     });
   }
 
@@ -45,7 +54,9 @@ describe('POST /mutate', () => {
     const review = fixture<{ request: { uid: string } }>('admission/pod-create-replicaset.json');
     const res = await post(review);
     assert.ok(res.json().response.patch);
-    const audits = logs.filter((line) => line.msg === 'image rerouted').map((line) => line.audit as Record<string, unknown>);
+    const audits = logs
+      .filter((line) => line.msg === 'image rerouted')
+      .map((line) => line.audit as Record<string, unknown>);
     assert.equal(audits.length, 1);
     const [audit] = audits;
     assert.equal(audit?.uid, review.request.uid);
@@ -71,14 +82,17 @@ describe('POST /mutate', () => {
   it('counts answers by result in the metrics', async () => {
     const text = await metrics.registry.metrics();
     assert.match(text, /regroute_admission_requests_total\{result="patched"\} [1-9]/);
-    assert.match(text, /regroute_rewrites_total\{from="docker.io",to="mirror.local:5000",reason="source-unhealthy"\} [1-9]/);
+    assert.match(
+      text,
+      /regroute_rewrites_total\{from="docker.io",to="mirror.local:5000",reason="source-unhealthy"\} [1-9]/,
+    );
   });
 });
 
 describe('POST /mutate with what is not a usable AdmissionReview (controller-runtime http cases)', () => {
-  const cases = fixture<{ cases: { name: string; request: { contentType: string | null; body: string | null } }[] }>(
-    'admission-cases/controller-runtime--http-cases.json',
-  ).cases;
+  const cases = fixture<{
+    cases: { name: string; request: { contentType: string | null; body: string | null } }[];
+  }>('admission-cases/controller-runtime--http-cases.json').cases;
 
   for (const c of cases.filter((c) => c.request.body !== '(endless random bytes)')) {
     it(`${c.name}: answers a 4xx whose body says why, never allowed:false with 200`, async () => {
@@ -103,7 +117,9 @@ describe('POST /mutate with what is not a usable AdmissionReview (controller-run
   });
 
   it('refuses AdmissionReview v1beta1 and keeps the uid in the answer', async () => {
-    const review = fixture<{ apiVersion: string; request: { uid: string } }>('admission/pod-create-replicaset.json');
+    const review = fixture<{ apiVersion: string; request: { uid: string } }>(
+      'admission/pod-create-replicaset.json',
+    );
     review.apiVersion = 'admission.k8s.io/v1beta1';
     const res = await post(review);
     assert.equal(res.statusCode, 400);

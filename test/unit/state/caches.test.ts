@@ -88,7 +88,10 @@ describe('SingleFlight', () => {
   it('lets a failure reach every caller and does not keep it', async () => {
     const flight = new SingleFlight<number>();
     const failing = () => Promise.reject(new Error('boom'));
-    await Promise.all([assert.rejects(flight.run('k', failing), /boom/), assert.rejects(flight.run('k', failing), /boom/)]);
+    await Promise.all([
+      assert.rejects(flight.run('k', failing), /boom/),
+      assert.rejects(flight.run('k', failing), /boom/),
+    ]);
     assert.equal(await flight.run('k', async () => 7), 7);
   });
 });
