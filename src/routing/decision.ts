@@ -56,6 +56,7 @@ export type Verdict =
   | 'pull-secret-unavailable';
 
 export interface CandidateVerdict {
+  /** The candidate's repository for this image (`registry/repository`), as an operator would look it up. */
   readonly location: string;
   readonly verdict: Verdict;
 }
@@ -83,6 +84,8 @@ export const unchanged = (reason: Reason, verdicts: readonly CandidateVerdict[] 
   candidate: null,
   verdicts,
 });
+
+const repositoryOf = (candidate: Candidate) => `${candidate.registry}/${candidate.repository}`;
 
 const isDown = (health: Health): health is 'unhealthy' | 'rate-limited' =>
   health === 'unhealthy' || health === 'rate-limited';
@@ -137,11 +140,11 @@ function decideByDigest(
     const seen = observation.candidates[index];
     let verdict: Verdict = seen ? verdictFor(seen, digest) : 'not-checked';
     if (verdict === 'chosen' && !candidate.isOwn && !canUse(candidate)) verdict = 'pull-secret-unavailable';
-    verdicts.push({ location: candidate.location, verdict });
+    verdicts.push({ location: repositoryOf(candidate), verdict });
     if (verdict === 'chosen') {
       const rest = match.candidates
         .slice(index + 1)
-        .map((c) => ({ location: c.location, verdict: 'not-checked' as const }));
+        .map((c) => ({ location: repositoryOf(c), verdict: 'not-checked' as const }));
       const all = [...verdicts, ...rest];
       if (candidate.isOwn) return { ...unchanged('source-healthy', all), digest };
       return {
@@ -180,7 +183,7 @@ function decideByTag(
       verdict = candidate.isOwn || canUse(candidate) ? 'chosen' : 'pull-secret-unavailable';
     else if (tag?.kind === 'unknown') verdict = 'unknown';
     else verdict = tag ? 'no-tag' : 'not-checked';
-    verdicts.push({ location: candidate.location, verdict });
+    verdicts.push({ location: repositoryOf(candidate), verdict });
     if (verdict === 'chosen' && tag?.kind === 'digest') {
       if (candidate.isOwn) return unchanged('unverified-tag', verdicts);
       return {

@@ -1,0 +1,99 @@
+// `regroute serve` as its own process, as it runs in a cluster: started from the CLI with a config file, its JSON
+// log lines kept for assertions, its /mutate called over real TLS.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Agent, request } from 'undici';
+import type { AdmissionResponse } from '../../src/admission/review.js';
+import { certSetPaths, writeCertSet } from '../../src/certs/files.js';
+
+const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli.ts');
+const START_TIMEOUT_MS = 20_000;
+
+export interface ServeProcess {
+  readonly port: number;
+  /** Every JSON line the process logged so far, parsed. */
+  readonly logs: Record<string, unknown>[];
+  /** POSTs an AdmissionReview to /mutate and answers the response stanza and the time it took. */
+  mutate(review: unknown): Promise<{ response: AdmissionResponse; elapsedMs: number; statusCode: number }>;
+  get(path: string): Promise<{ statusCode: number; body: string }>;
+  stop(): Promise<void>;
+}
+
+/** Serving certificate for localhost, and the CA that signed it: what the apiserver's caBundle would hold. */
+export async function serveCerts(dir: string): Promise<{ tlsCert: string; tlsKey: string; caCert: string }> {
+  const paths = certSetPaths(join(dir, 'serving'));
+  await writeCertSet(paths, { service: 'regroute', namespace: 'regroute-system' });
+  return { tlsCert: paths.tlsCert, tlsKey: paths.tlsKey, caCert: paths.caCert };
+}
+
+/** Starts `regroute serve --config FILE --port 0` and resolves once it listens and /readyz answers 200. */
+export async function startServe(configFile: string, caCert: string): Promise<ServeProcess> {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', CLI, 'serve', '--config', configFile, '--port', '0'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const logs: Record<string, unknown>[] = [];
+  let stderr = '';
+  let pending = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    pending += chunk;
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) if (line.trim()) logs.push(JSON.parse(line));
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${stderr}`)), START_TIMEOUT_MS);
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+      const listening = /listening on https:\/\/[^:]+:(\d+)/.exec(stderr);
+      if (listening) {
+        clearTimeout(timer);
+        resolve(Number(listening[1]));
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`serve exited with ${code}:\n${stderr}`));
+    });
+  });
+
+  const dispatcher = new Agent({ connect: { ca: await readFile(caCert, 'utf8') }, keepAliveTimeout: 10 });
+  const origin = `https://127.0.0.1:${port}`;
+  const get = async (path: string) => {
+    const res = await request(`${origin}${path}`, { dispatcher, signal: AbortSignal.timeout(10_000) });
+    return { statusCode: res.statusCode, body: await res.body.text() };
+  };
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while ((await get('/readyz')).statusCode !== 200) {
+    if (Date.now() > deadline) throw new Error('serve never turned ready');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+
+  return {
+    port,
+    logs,
+    get,
+    async mutate(review) {
+      const started = performance.now();
+      const res = await request(`${origin}/mutate`, {
+        method: 'POST',
+        dispatcher,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(review),
+        signal: AbortSignal.timeout(30_000),
+      });
+      const body = (await res.body.json()) as { response: AdmissionResponse };
+      return { response: body.response, elapsedMs: performance.now() - started, statusCode: res.statusCode };
+    },
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await once(child, 'exit');
+      }
+      await dispatcher.close();
+    },
+  };
+}
