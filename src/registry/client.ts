@@ -80,6 +80,8 @@ export interface PingResult {
   latencyMs: number;
   availability: Availability;
   error?: string;
+  /** With a 429: how long the registry asked to be left alone. */
+  retryAfterMs?: number;
 }
 
 export type ManifestResult =
@@ -628,6 +630,7 @@ function pingFailure(failure: Failure): Omit<PingResult, 'ok' | 'latencyMs'> {
     error: failure.message,
   };
   if (failure.status !== undefined) result.status = failure.status;
+  if (failure.retryAfterMs !== undefined) result.retryAfterMs = failure.retryAfterMs;
   return result;
 }
 

@@ -58,7 +58,7 @@ export class Prober {
     const latencyMs = Math.round((performance.now() - started) * 10) / 10;
     const before = this.tracker.health(registry);
     if (result.ok) this.tracker.succeeded(registry, latencyMs);
-    else if (result.rateLimitedMs !== undefined) this.tracker.rateLimited(registry, result.rateLimitedMs);
+    else if (result.rateLimited) this.tracker.rateLimited(registry, result.retryAfterMs);
     else this.tracker.failed(registry, result.error, latencyMs);
     const after = this.tracker.health(registry);
     if (after !== before)
@@ -74,14 +74,16 @@ export class Prober {
   async #check(
     registry: string,
     signal: AbortSignal,
-  ): Promise<{ ok: true } | { ok: false; error: string; rateLimitedMs?: number | undefined }> {
+  ): Promise<
+    { ok: true } | { ok: false; error: string; rateLimited?: boolean; retryAfterMs?: number | undefined }
+  > {
     const made = await this.clients.get(registry);
     if (!made.ok) return { ok: false, error: made.error };
     const ping = await made.client.ping({ signal });
     if (!ping.ok) {
       const error = ping.error ?? `GET /v2/ answered ${ping.status ?? 'nothing'}`;
       return ping.availability === 'rate-limited'
-        ? { ok: false, error, rateLimitedMs: undefined }
+        ? { ok: false, error, rateLimited: true, retryAfterMs: ping.retryAfterMs }
         : { ok: false, error };
     }
     const deep = this.config.registries[registry]?.healthCheck;
@@ -91,7 +93,7 @@ export class Prober {
     if (manifest.kind === 'not-found')
       return { ok: false, error: `health check manifest ${deep.repository}:${deep.reference} not found` };
     return manifest.availability === 'rate-limited'
-      ? { ok: false, error: manifest.message, rateLimitedMs: manifest.retryAfterMs }
+      ? { ok: false, error: manifest.message, rateLimited: true, retryAfterMs: manifest.retryAfterMs }
       : { ok: false, error: manifest.message };
   }
 
