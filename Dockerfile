@@ -20,9 +20,11 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
-# The image's unprivileged user; the Deployment also sets runAsNonRoot and a read-only root filesystem.
-USER node
+# The base image's unprivileged node user, by number: the kubelet can only check runAsNonRoot against a numeric
+# user. The Deployment also sets runAsNonRoot and a read-only root filesystem.
+USER 1000:1000
 EXPOSE 8443 9090
 # node as PID 1 directly (not npm) so SIGTERM reaches the server and in-flight admissions drain.
 ENTRYPOINT ["node", "dist/cli.js"]
-CMD ["serve", "--config", "/etc/regroute/config.yaml"]
+# Where deploy/ mounts the config; the directory holds only the ConfigMap, the TLS Secret has its own.
+CMD ["serve", "--config", "/etc/regroute/config/config.yaml"]

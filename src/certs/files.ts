@@ -1,4 +1,4 @@
-// Writing certificate sets to disk: `regroute certs` and the dev certs `serve` makes when none exist.
+// Certificate sets on disk for `regroute certs` (plus its kustomize caBundle patch) and `serve`'s dev certs.
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -25,8 +25,13 @@ export const certSetPaths = (dir: string): CertSetPaths => ({
   tlsKey: join(dir, 'tls.key'),
 });
 
+/** What a written set hands back: the CA certificate, which is what clients of the webhook must trust. */
+export interface WrittenCertSet {
+  readonly caCertPem: string;
+}
+
 /** A CA and a serving certificate for the Service (and localhost, so a developer can call it directly). */
-export async function writeCertSet(paths: CertSetPaths, options: CertSetOptions): Promise<void> {
+export async function writeCertSet(paths: CertSetPaths, options: CertSetOptions): Promise<WrittenCertSet> {
   const ca = createCA(`${options.service}.${options.namespace} webhook CA`);
   const serving = createServingCert(ca, {
     dnsNames: [
@@ -43,6 +48,24 @@ export async function writeCertSet(paths: CertSetPaths, options: CertSetOptions)
   await writeFile(paths.caCert, ca.certPem);
   await writeFile(paths.tlsKey, serving.keyPem, { mode: 0o600 });
   await writeFile(paths.tlsCert, serving.certPem);
+  return { caCertPem: ca.certPem };
+}
+
+/** The file `regroute certs --kustomize` writes beside the certificates; deploy/overlays/self-signed patches with it. */
+export const CA_BUNDLE_PATCH_FILE = 'webhook-ca-patch.yaml';
+
+/**
+ * A kustomize JSON 6902 patch that sets the caBundle of a MutatingWebhookConfiguration's first webhook to the CA:
+ * kustomize cannot base64 a file into a field, so the patch carries the value itself.
+ */
+export function caBundlePatch(caCertPem: string): string {
+  return [
+    '# Written by `regroute certs --kustomize`: the CA the apiserver trusts when it calls the webhook.',
+    '- op: add',
+    '  path: /webhooks/0/clientConfig/caBundle',
+    `  value: ${Buffer.from(caCertPem).toString('base64')}`,
+    '',
+  ].join('\n');
 }
 
 /** Makes dev certs beside the configured serving cert when it is missing; returns whether it made them. */

@@ -1,11 +1,15 @@
 // `regroute certs`: a CA and a serving certificate for the webhook Service, for development and for deploy.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { certSetPaths, writeCertSet } from '../certs/files.js';
+import { CA_BUNDLE_PATCH_FILE, caBundlePatch, certSetPaths, writeCertSet } from '../certs/files.js';
 import { EXIT, type Io } from './io.js';
 
-export const certsUsage = `regroute certs [--out DIR] [--service NAME] [--namespace NS] [--dns NAME]...
+export const certsUsage = `regroute certs [--out DIR] [--service NAME] [--namespace NS] [--dns NAME]... [--kustomize]
   Writes ca.crt, ca.key, tls.crt and tls.key to DIR (default: certs). The serving certificate covers the
-  Service's DNS names (NAME, NAME.NS, NAME.NS.svc, NAME.NS.svc.cluster.local), localhost and loopback.`;
+  Service's DNS names (NAME, NAME.NS, NAME.NS.svc, NAME.NS.svc.cluster.local), localhost and loopback.
+  --kustomize also writes DIR/${CA_BUNDLE_PATCH_FILE}, a kustomize patch setting the webhook's caBundle to the CA
+  (deploy/overlays/self-signed uses it).`;
 
 export async function certsCommand(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
@@ -15,15 +19,22 @@ export async function certsCommand(args: string[], io: Io): Promise<number> {
       service: { type: 'string', default: 'regroute' },
       namespace: { type: 'string', default: 'regroute-system' },
       dns: { type: 'string', multiple: true, default: [] },
+      kustomize: { type: 'boolean', default: false },
     },
   });
   const paths = certSetPaths(values.out);
-  await writeCertSet(paths, {
+  const { caCertPem } = await writeCertSet(paths, {
     service: values.service,
     namespace: values.namespace,
     extraDnsNames: values.dns,
   });
   io.out(`wrote ${paths.caCert}, ${paths.caKey}, ${paths.tlsCert}, ${paths.tlsKey}`);
-  io.out(`caBundle for the MutatingWebhookConfiguration: base64 -w0 < ${paths.caCert}`);
+  if (values.kustomize) {
+    const patch = join(values.out, CA_BUNDLE_PATCH_FILE);
+    await writeFile(patch, caBundlePatch(caCertPem));
+    io.out(`wrote ${patch}: the caBundle patch for the MutatingWebhookConfiguration`);
+  } else {
+    io.out(`caBundle for the MutatingWebhookConfiguration: base64 -w0 < ${paths.caCert}`);
+  }
   return EXIT.ok;
 }

@@ -88,6 +88,22 @@ export const CacheSettings = z.strictObject({
   maxEntries: z.number().int().min(100).default(50_000),
 });
 
+export const PullSecretSyncSettings = z.strictObject({
+  /** Off by default so that a run outside a cluster never contacts an API server. */
+  enabled: z.boolean().default(false),
+  /**
+   * Where the configured pull secrets live and regroute runs; the Deployment passes its own namespace in
+   * POD_NAMESPACE through the downward API.
+   */
+  namespace: z
+    .string()
+    .regex(/^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/, { message: 'must be a namespace name (RFC 1123 label)' })
+    .default(() => process.env.POD_NAMESPACE || 'regroute-system'),
+  /** Every opted-in namespace is checked this often, repairing copies edited or deleted by hand. */
+  resyncSeconds: z.number().min(1).default(300),
+});
+export type PullSecretSyncSettings = z.infer<typeof PullSecretSyncSettings>;
+
 export const Config = z.strictObject({
   server: ServerSettings.default(ServerSettings.parse({})),
   admission: AdmissionSettings.default(AdmissionSettings.parse({})),
@@ -95,6 +111,8 @@ export const Config = z.strictObject({
   cache: CacheSettings.default(CacheSettings.parse({})),
   registries: z.record(RegistryHost, RegistrySettings).default({}),
   routes: z.array(Route).default([]),
+  // A function, so that POD_NAMESPACE is read when a config is parsed rather than when this module loads.
+  pullSecretSync: PullSecretSyncSettings.default(() => PullSecretSyncSettings.parse({})),
 });
 export type Config = z.infer<typeof Config>;
 /** What a config file may say: every field optional where a default exists. */

@@ -1,0 +1,336 @@
+// deploy/base: every object valid, and the properties the install depends on, from webhook rules to RBAC.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { describe, it } from 'node:test';
+import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
+import { Deployment } from 'kubernetes-models/apps/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import {
+  ClusterRole,
+  ClusterRoleBinding,
+  Role,
+  RoleBinding,
+} from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { ConfigMap, Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { loadConfigFile, parseConfigText } from '../../../src/config/load.js';
+import {
+  byId,
+  type KubeObject,
+  kubectlAvailable,
+  renderKustomization,
+  renderWithKubectl,
+} from '../../helpers/kustomize.js';
+import { all, assertValid, deployDir, one } from './manifests.js';
+
+const baseDir = join(deployDir, 'base');
+const objects = renderKustomization(baseDir);
+const hasKubectl = kubectlAvailable();
+
+const deployment = one(objects, Deployment, 'regroute');
+const podSpec = deployment.spec?.template.spec;
+const container = podSpec?.containers.find((c) => c.name === 'regroute');
+const configMap = one(objects, ConfigMap);
+const configText = configMap.data?.['config.yaml'] ?? '';
+const config = parseConfigText(configText, 'the regroute-config ConfigMap');
+const service = one(objects, Service, 'regroute');
+const webhookConfiguration = one(objects, MutatingWebhookConfiguration, 'regroute');
+const webhook = webhookConfiguration.webhooks?.[0];
+
+function mountOf(volumeName: string): string | undefined {
+  return container?.volumeMounts?.find((m) => m.name === volumeName)?.mountPath;
+}
+
+function containerPort(name: string | number | undefined): number | undefined {
+  return typeof name === 'number' ? name : container?.ports?.find((p) => p.name === name)?.containerPort;
+}
+
+describe('deploy/base', () => {
+  it('renders the same objects as kubectl kustomize', {
+    skip: !hasKubectl && 'kubectl is not installed',
+  }, () => {
+    assert.deepEqual(byId(objects), byId(renderWithKubectl(baseDir)));
+  });
+
+  it('holds only objects that validate against their Kubernetes schema, with no unknown fields', () => {
+    assert.ok(objects.length >= 12);
+    for (const object of objects) assertValid(object);
+  });
+
+  it('puts every namespaced object in regroute-system', () => {
+    const clusterScoped = ['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration'];
+    for (const object of objects.filter((o: KubeObject) => !clusterScoped.includes(o.kind))) {
+      assert.equal(object.metadata.namespace, 'regroute-system', `${object.kind} ${object.metadata.name}`);
+    }
+  });
+});
+
+describe('deploy/base config.yaml', () => {
+  it('is the ConfigMap the Deployment mounts, and the project loader accepts it', async () => {
+    assert.equal(configText, await readFile(join(baseDir, 'config.yaml'), 'utf8'));
+    await loadConfigFile(join(baseDir, 'config.yaml'));
+    const volume = podSpec?.volumes?.find((v) => v.configMap?.name === configMap.metadata?.name);
+    assert.ok(volume, 'a volume of the rendered ConfigMap');
+    assert.deepEqual(container?.args, ['serve', '--config', join(mountOf(volume.name) ?? '', 'config.yaml')]);
+  });
+
+  it('names no registry and no route, so a fresh install changes no pod', () => {
+    assert.deepEqual(config.routes, []);
+    assert.deepEqual(config.registries, {});
+  });
+
+  it('turns on the pull-secret sync, reading its sources where the Role lets it', () => {
+    assert.equal(config.pullSecretSync.enabled, true);
+    assert.equal(one(objects, Role).metadata?.namespace, deployment.metadata?.namespace);
+  });
+
+  it('reads the serving certificate and key from the mounted TLS Secret', () => {
+    const volume = podSpec?.volumes?.find((v) => v.secret?.secretName === 'regroute-tls');
+    assert.ok(volume, 'a volume of the regroute-tls Secret');
+    const mountPath = mountOf(volume.name);
+    assert.equal(dirname(config.server.tlsCert), mountPath);
+    assert.equal(dirname(config.server.tlsKey), mountPath);
+    assert.equal(config.server.tlsCert.slice((mountPath ?? '').length + 1), 'tls.crt');
+    assert.equal(config.server.tlsKey.slice((mountPath ?? '').length + 1), 'tls.key');
+  });
+
+  it('serves on the container ports the Deployment declares', () => {
+    assert.equal(containerPort('https'), config.server.port);
+    assert.equal(containerPort('metrics'), config.server.metricsPort);
+  });
+});
+
+describe('deploy/base MutatingWebhookConfiguration', () => {
+  it('registers one webhook, for pod creation and for ephemeral containers added to a pod', () => {
+    assert.equal(webhookConfiguration.webhooks?.length, 1);
+    assert.deepEqual(webhook?.rules, [
+      {
+        apiGroups: [''],
+        apiVersions: ['v1'],
+        operations: ['CREATE'],
+        resources: ['pods'],
+        scope: 'Namespaced',
+      },
+      {
+        apiGroups: [''],
+        apiVersions: ['v1'],
+        operations: ['UPDATE'],
+        resources: ['pods/ephemeralcontainers'],
+        scope: 'Namespaced',
+      },
+    ]);
+  });
+
+  it('sees pods only in namespaces labelled regroute.io/enabled=true', () => {
+    assert.deepEqual(webhook?.namespaceSelector, { matchLabels: { 'regroute.io/enabled': 'true' } });
+  });
+
+  it('never sees a pod labelled regroute.io/skip=true', () => {
+    assert.deepEqual(webhook?.objectSelector, {
+      matchExpressions: [{ key: 'regroute.io/skip', operator: 'NotIn', values: ['true'] }],
+    });
+  });
+
+  it('fails open, has no side effects and speaks AdmissionReview v1', () => {
+    assert.equal(webhook?.failurePolicy, 'Ignore');
+    assert.equal(webhook?.sideEffects, 'None');
+    assert.deepEqual(webhook?.admissionReviewVersions, ['v1']);
+  });
+
+  it('gives the apiserver a timeout at least a second above the admission deadline in the config', () => {
+    const timeoutMs = (webhook?.timeoutSeconds ?? 10) * 1000;
+    assert.ok(
+      timeoutMs >= config.admission.deadlineMs + 1000,
+      `timeoutSeconds ${webhook?.timeoutSeconds} vs deadlineMs ${config.admission.deadlineMs}`,
+    );
+  });
+
+  it('asks to be called again when a later webhook changes the pod', () => {
+    assert.equal(webhook?.reinvocationPolicy, 'IfNeeded');
+  });
+
+  it('calls /mutate through the Service port that leads to the container HTTPS port', () => {
+    const target = webhook?.clientConfig.service;
+    assert.equal(target?.name, service.metadata?.name);
+    assert.equal(target?.namespace, service.metadata?.namespace);
+    assert.equal(target?.path, '/mutate');
+    assert.equal(target?.port, 443);
+    const port = service.spec?.ports?.find((p) => p.port === target?.port);
+    assert.equal(containerPort(port?.targetPort), config.server.port);
+    assert.equal(webhook?.clientConfig.caBundle, undefined, 'the overlays provide the CA');
+  });
+});
+
+describe("deploy/base: regroute's own pods do not depend on regroute", () => {
+  const labels = deployment.spec?.template.metadata?.labels ?? {};
+  const namespace = one(objects, Namespace, 'regroute-system');
+
+  it('keeps its own namespace out of the namespace selector', () => {
+    assert.equal(namespace.metadata?.labels?.['regroute.io/enabled'], undefined);
+  });
+
+  it('labels its own pods regroute.io/skip=true', () => {
+    assert.equal(labels['regroute.io/skip'], 'true');
+  });
+
+  it('excludes its own pods with a matchCondition that tolerates pods without labels', () => {
+    const conditions = webhook?.matchConditions ?? [];
+    assert.equal(conditions.length, 1);
+    const expression = conditions[0]?.expression.replace(/\s+/g, ' ') ?? '';
+    assert.match(expression, /^!\(/, 'the condition excludes what it describes');
+    assert.ok(expression.includes(`request.namespace == '${deployment.metadata?.namespace}'`), expression);
+    const key = 'app.kubernetes.io/name';
+    const guards = ['has(object.metadata.labels)', `'${key}' in object.metadata.labels`];
+    const lookup = `object.metadata.labels['${key}'] == '${labels[key]}'`;
+    for (const part of [...guards, lookup]) assert.ok(expression.includes(part), `${part} in ${expression}`);
+    for (const guard of guards)
+      assert.ok(expression.indexOf(guard) < expression.indexOf(lookup), 'guards first');
+  });
+});
+
+describe('deploy/base Deployment', () => {
+  it('runs at least two replicas that keep serving through a rollout', () => {
+    assert.ok((deployment.spec?.replicas ?? 1) >= 2);
+    assert.equal(deployment.spec?.strategy?.rollingUpdate?.maxUnavailable, 0);
+  });
+
+  it('spreads its pods over nodes and zones', () => {
+    const constraints = podSpec?.topologySpreadConstraints ?? [];
+    assert.deepEqual(constraints.map((c) => c.topologyKey).sort(), [
+      'kubernetes.io/hostname',
+      'topology.kubernetes.io/zone',
+    ]);
+    for (const constraint of constraints) {
+      for (const [key, value] of Object.entries(constraint.labelSelector?.matchLabels ?? {})) {
+        assert.equal(deployment.spec?.template.metadata?.labels?.[key], value);
+      }
+    }
+  });
+
+  it('has a disruption budget for its pods that still lets a node drain', () => {
+    const pdb = one(objects, PodDisruptionBudget);
+    assert.deepEqual(pdb.spec?.selector?.matchLabels, deployment.spec?.selector.matchLabels);
+    assert.ok(typeof pdb.spec?.minAvailable === 'number');
+    assert.ok(pdb.spec.minAvailable >= 1 && pdb.spec.minAvailable < (deployment.spec?.replicas ?? 0));
+  });
+
+  it('runs under the restricted security context', () => {
+    const pod = podSpec?.securityContext;
+    const own = container?.securityContext;
+    assert.equal(own?.runAsNonRoot ?? pod?.runAsNonRoot, true);
+    assert.ok((own?.runAsUser ?? pod?.runAsUser ?? 0) > 0, 'a numeric non-root user');
+    assert.equal(own?.readOnlyRootFilesystem, true);
+    assert.equal(own?.allowPrivilegeEscalation, false);
+    assert.deepEqual(own?.capabilities?.drop, ['ALL']);
+    assert.equal(own?.capabilities?.add, undefined);
+    assert.equal((own?.seccompProfile ?? pod?.seccompProfile)?.type, 'RuntimeDefault');
+    const namespace = one(objects, Namespace, 'regroute-system');
+    assert.equal(namespace.metadata?.labels?.['pod-security.kubernetes.io/enforce'], 'restricted');
+  });
+
+  it('probes readiness on GET /readyz and liveness on GET /healthz over HTTPS on the serving port', () => {
+    for (const [probe, path] of [
+      [container?.readinessProbe, '/readyz'],
+      [container?.livenessProbe, '/healthz'],
+    ] as const) {
+      assert.equal(probe?.httpGet?.path, path);
+      assert.equal(probe?.httpGet?.scheme, 'HTTPS');
+      assert.equal(containerPort(probe?.httpGet?.port), config.server.port);
+    }
+  });
+
+  it('tells the pod its namespace through the downward API', () => {
+    const env = container?.env?.find((e) => e.name === 'POD_NAMESPACE');
+    assert.deepEqual(env?.valueFrom, { fieldRef: { fieldPath: 'metadata.namespace' } });
+  });
+
+  it('requests CPU and memory and caps memory', () => {
+    assert.ok(container?.resources?.requests?.cpu);
+    assert.ok(container?.resources?.requests?.memory);
+    assert.ok(container?.resources?.limits?.memory);
+  });
+
+  it('runs as the regroute service account', () => {
+    assert.equal(podSpec?.serviceAccountName, one(objects, ServiceAccount).metadata?.name);
+  });
+});
+
+describe('deploy/base Service', () => {
+  it('selects the Deployment pods', () => {
+    assert.deepEqual(service.spec?.selector, deployment.spec?.selector.matchLabels);
+  });
+
+  it('exposes 443 on the container HTTPS port and the metrics port under the name metrics', () => {
+    const https = service.spec?.ports?.find((p) => p.port === 443);
+    assert.equal(containerPort(https?.targetPort), config.server.port);
+    const metrics = service.spec?.ports?.find((p) => p.name === 'metrics');
+    assert.equal(metrics?.port, config.server.metricsPort);
+    assert.equal(containerPort(metrics?.targetPort), config.server.metricsPort);
+  });
+});
+
+describe('deploy/base RBAC', () => {
+  const account = one(objects, ServiceAccount);
+  const subject = {
+    kind: 'ServiceAccount',
+    name: account.metadata?.name,
+    namespace: account.metadata?.namespace,
+  };
+  const roles = [...all(objects, Role), ...all(objects, ClusterRole)];
+  const bindings = [...all(objects, RoleBinding), ...all(objects, ClusterRoleBinding)];
+
+  /** "scope apiGroup/resource verb" for every rule of every role bound to the service account. */
+  function grants(): string[] {
+    const granted = new Set<string>();
+    for (const binding of bindings) {
+      const role = roles.find(
+        (r) => r.kind === binding.roleRef.kind && r.metadata?.name === binding.roleRef.name,
+      );
+      assert.ok(role, `${binding.metadata?.name} binds an existing ${binding.roleRef.kind}`);
+      // A ClusterRole bound by a RoleBinding grants in that namespace only.
+      const scope = binding.kind === 'RoleBinding' ? binding.metadata?.namespace : 'cluster';
+      for (const rule of role.rules ?? []) {
+        assert.equal(rule.nonResourceURLs, undefined);
+        for (const group of rule.apiGroups ?? []) {
+          for (const resource of rule.resources ?? []) {
+            for (const verb of rule.verbs) granted.add(`${scope} ${group}/${resource} ${verb}`);
+          }
+        }
+      }
+    }
+    return [...granted].sort();
+  }
+
+  it('binds every role, and only to the regroute service account', () => {
+    for (const binding of bindings) assert.deepEqual(binding.subjects, [subject], binding.metadata?.name);
+    for (const role of roles) {
+      const bound = bindings.some(
+        (b) => b.roleRef.kind === role.kind && b.roleRef.name === role.metadata?.name,
+      );
+      assert.ok(bound, `${role.kind} ${role.metadata?.name} is bound`);
+    }
+  });
+
+  it('grants no wildcard', () => {
+    for (const role of roles) {
+      for (const rule of role.rules ?? []) {
+        for (const value of [...(rule.apiGroups ?? []), ...(rule.resources ?? []), ...rule.verbs]) {
+          assert.ok(!value.includes('*'), `${role.metadata?.name}: ${value}`);
+        }
+      }
+    }
+  });
+
+  it('grants what the pull-secret sync needs and nothing more', () => {
+    assert.deepEqual(
+      grants(),
+      [
+        'cluster /namespaces list',
+        'cluster /namespaces watch',
+        'regroute-system /secrets list',
+        'regroute-system /secrets watch',
+        ...['get', 'create', 'update'].map((verb) => `cluster /secrets ${verb}`),
+      ].sort(),
+    );
+  });
+});

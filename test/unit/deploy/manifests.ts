@@ -1,0 +1,113 @@
+// The deploy/ tests' view of rendered manifests: where they live, schema validation, and typed look-ups by kind.
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { Certificate, Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1';
+import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
+import { Deployment } from 'kubernetes-models/apps/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import {
+  ClusterRole,
+  ClusterRoleBinding,
+  Role,
+  RoleBinding,
+} from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { idOf, type KubeObject } from '../../helpers/kustomize.js';
+
+export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+export const deployDir = fileURLToPath(new URL('../../../deploy/', import.meta.url));
+
+interface Validatable {
+  validate(): void;
+}
+
+/** A kubernetes-models class: constructs a typed object, validates it, and recognises its apiVersion and kind. */
+interface ModelClass<T extends Validatable> {
+  new (data: never): T;
+  readonly apiVersion: string;
+  readonly kind: string;
+  is(value: unknown): boolean;
+}
+
+const models: ModelClass<Validatable>[] = [
+  Namespace,
+  ServiceAccount,
+  ConfigMap,
+  Secret,
+  Service,
+  Deployment,
+  PodDisruptionBudget,
+  Role,
+  RoleBinding,
+  ClusterRole,
+  ClusterRoleBinding,
+  MutatingWebhookConfiguration,
+  Issuer,
+  Certificate,
+];
+
+/**
+ * Field paths the schema does not know. The kubernetes-models validators accept unknown fields, as the apiserver
+ * does when it prunes them, so a misspelt field would pass and silently vanish. Every field the validator reads
+ * is recorded; an object's key it never read is not in the schema.
+ */
+function unknownFields(model: Validatable): string[] {
+  const read = new Map<object, Set<PropertyKey>>();
+  const recording = (value: unknown): unknown => {
+    if (typeof value !== 'object' || value === null) return value;
+    const keys = read.get(value) ?? new Set<PropertyKey>();
+    read.set(value, keys);
+    return new Proxy(value, {
+      get(target, key, receiver) {
+        keys.add(key);
+        return recording(Reflect.get(target, key, receiver));
+      },
+    });
+  };
+  Object.getPrototypeOf(model).validate.call(recording(model));
+  const unknown: string[] = [];
+  const walk = (value: unknown, path: string): void => {
+    if (typeof value !== 'object' || value === null) return;
+    for (const [key, child] of Object.entries(value)) {
+      if (!Array.isArray(value) && !read.get(value)?.has(key)) unknown.push(`${path}/${key}`);
+      walk(child, `${path}/${key}`);
+    }
+  };
+  walk(model, '');
+  return unknown;
+}
+
+/**
+ * The object as the apiserver reads it. kustomize wraps a Secret's base64 data over lines of 70 characters; Go's
+ * base64 decoder skips newlines, while the schema's "byte" format does not.
+ */
+function asDecoded(object: KubeObject): KubeObject {
+  if (object.kind !== 'Secret' || typeof object.data !== 'object' || object.data === null) return object;
+  const data = Object.entries(object.data).map(([key, value]) => [key, String(value).replace(/\n/g, '')]);
+  return { ...object, data: Object.fromEntries(data) };
+}
+
+/** Throws with the schema's message, or with the unknown fields, unless the object is a valid object of its kind. */
+export function assertValid(object: KubeObject): void {
+  const Model = models.find((m) => m.is(object));
+  assert.ok(Model, `${idOf(object)}: no schema for ${object.apiVersion} ${object.kind}`);
+  const model = new Model(asDecoded(object) as never);
+  model.validate();
+  assert.deepEqual(unknownFields(model), [], `${idOf(object)}: fields outside the ${object.kind} schema`);
+}
+
+/** Every object of the class's kind, typed. */
+export function all<T extends Validatable>(objects: KubeObject[], Model: ModelClass<T>): T[] {
+  return objects.filter((o) => Model.is(o)).map((o) => new Model(o as never));
+}
+
+/** The one object of the class's kind (with that name, when given). */
+export function one<T extends Validatable & { metadata?: { name?: string } }>(
+  objects: KubeObject[],
+  Model: ModelClass<T>,
+  name?: string,
+): T {
+  const found = all(objects, Model).filter((o) => name === undefined || o.metadata?.name === name);
+  assert.equal(found.length, 1, `exactly one ${Model.kind}${name === undefined ? '' : ` named ${name}`}`);
+  return found[0] as T;
+}

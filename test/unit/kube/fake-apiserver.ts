@@ -1,0 +1,223 @@
+// A loopback stand-in for kube-apiserver: recorded responses per route, watch streams held open for the test.
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+
+/** A recorded response from test/fixtures/kube, parsed afresh so that tests may change their copy. */
+// biome-ignore lint/suspicious/noExplicitAny: fixtures are Kubernetes objects of many shapes, read by tests.
+export const fixture = (name: string): any =>
+  JSON.parse(readFileSync(new URL(`../../fixtures/kube/${name}`, import.meta.url), 'utf8'));
+
+export interface ApiRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  // biome-ignore lint/suspicious/noExplicitAny: request bodies are asserted field by field.
+  body: any;
+}
+
+export interface Reply {
+  status: number;
+  body: unknown;
+}
+
+export type Responder = Reply | ((request: ApiRequest) => Reply);
+
+export interface WatchStream {
+  request: ApiRequest;
+  /** Writes one event as the apiserver does: a JSON object on its own line. */
+  send(event: unknown): void;
+  /** Ends the response, as the apiserver does when a watch times out. */
+  end(): void;
+  closed: Promise<void>;
+}
+
+/** A recorded fixture as the answer, with the HTTP status the apiserver sends with it. */
+export const recorded = (status: number, name: string): Reply => ({ status, body: fixture(name) });
+
+/** What the apiserver answers to a successful POST: the object with the fields it sets. */
+export const created = (request: ApiRequest): Reply => ({
+  status: 201,
+  body: {
+    ...request.body,
+    metadata: {
+      ...request.body.metadata,
+      uid: '0a1b2c3d-0000-4000-8000-000000000001',
+      resourceVersion: '50001',
+      creationTimestamp: '2025-03-04T10:20:00Z',
+    },
+  },
+});
+
+/** What the apiserver answers to a successful PUT: the object with a new resourceVersion. */
+export const replaced = (request: ApiRequest): Reply => ({
+  status: 200,
+  body: { ...request.body, metadata: { ...request.body.metadata, resourceVersion: '50002' } },
+});
+
+const NOT_FOUND = {
+  kind: 'Status',
+  apiVersion: 'v1',
+  metadata: {},
+  status: 'Failure',
+  message: 'the server could not find the requested resource',
+  reason: 'NotFound',
+  details: {},
+  code: 404,
+};
+
+interface Waiter {
+  ready: () => boolean;
+  resolve: () => void;
+}
+
+export class FakeApiserver {
+  readonly requests: ApiRequest[] = [];
+  readonly watches: WatchStream[] = [];
+  readonly #routes = new Map<string, Responder[]>();
+  readonly #watchFailures = new Map<string, Reply[]>();
+  readonly #waiters = new Set<Waiter>();
+  readonly #server: http.Server;
+  #port = 0;
+
+  private constructor() {
+    this.#server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => this.#handle(req, res, Buffer.concat(chunks).toString('utf8')));
+    });
+  }
+
+  static async start(): Promise<FakeApiserver> {
+    const fake = new FakeApiserver();
+    await new Promise<void>((resolve) => fake.#server.listen(0, '127.0.0.1', resolve));
+    fake.#port = (fake.#server.address() as AddressInfo).port;
+    return fake;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.#port}`;
+  }
+
+  /** client-node refuses plain http unless skipTLSVerify is set, even though there is no TLS to verify. */
+  kubeConfig(): KubeConfig {
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromOptions({
+      clusters: [{ name: 'loopback', server: this.url, skipTLSVerify: true }],
+      users: [{ name: 'regroute' }],
+      contexts: [{ name: 'loopback', cluster: 'loopback', user: 'regroute' }],
+      currentContext: 'loopback',
+    });
+    return kubeConfig;
+  }
+
+  /** Answers for `method path`, one per request in order; the last one keeps answering. */
+  on(method: string, path: string, ...responders: Responder[]): this {
+    this.#routes.set(`${method} ${path}`, responders);
+    return this;
+  }
+
+  /** The next watches on `path` get these answers instead of a stream, one each. */
+  failWatch(path: string, ...replies: Reply[]): this {
+    this.#watchFailures.set(path, replies);
+    return this;
+  }
+
+  /** Resolves with the `count`-th request matching, once it has arrived. */
+  async waitFor(match: (request: ApiRequest) => boolean, count = 1): Promise<ApiRequest> {
+    const matching = () => this.requests.filter(match);
+    await this.#until(() => matching().length >= count, `request #${count} matching ${match}`);
+    return matching()[count - 1] as ApiRequest;
+  }
+
+  /** Resolves with the `count`-th watch stream opened on `path`. */
+  async waitForWatch(path: string, count = 1): Promise<WatchStream> {
+    const matching = () => this.watches.filter((w) => w.request.path === path);
+    await this.#until(() => matching().length >= count, `watch #${count} on ${path}`);
+    return matching()[count - 1] as WatchStream;
+  }
+
+  /** Requests other than list and watch: the reads and writes of Secrets in target namespaces. */
+  targetCalls(): string[] {
+    return this.requests
+      .filter((r) => /\/secrets\/|\/namespaces\/(?!regroute-system)[^/]+\/secrets$/.test(r.path))
+      .map((r) => `${r.method} ${r.path}`);
+  }
+
+  async close(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  #until(ready: () => boolean, what: string): Promise<void> {
+    if (ready()) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(waiter);
+        const seen = this.requests.map((r) => `${r.method} ${r.path}?${r.query}`).join('\n  ');
+        reject(new Error(`timed out waiting for ${what}; requests seen:\n  ${seen}`));
+      }, 3000);
+      const waiter: Waiter = {
+        ready,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      this.#waiters.add(waiter);
+    });
+  }
+
+  #notify(): void {
+    for (const waiter of this.#waiters) {
+      if (waiter.ready()) {
+        this.#waiters.delete(waiter);
+        waiter.resolve();
+      }
+    }
+  }
+
+  #handle(req: http.IncomingMessage, res: http.ServerResponse, text: string): void {
+    const url = new URL(req.url ?? '/', this.url);
+    const request: ApiRequest = {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: url.searchParams,
+      body: text === '' ? undefined : JSON.parse(text),
+    };
+    this.requests.push(request);
+    if (url.searchParams.get('watch') === 'true') this.#watch(request, res);
+    else this.#answer(request, res);
+    this.#notify();
+  }
+
+  #answer(request: ApiRequest, res: http.ServerResponse): void {
+    const responders = this.#routes.get(`${request.method} ${request.path}`);
+    const responder = responders && responders.length > 1 ? responders.shift() : responders?.[0];
+    const reply = typeof responder === 'function' ? responder(request) : responder;
+    this.#send(res, reply ?? { status: 404, body: NOT_FOUND });
+  }
+
+  #send(res: http.ServerResponse, reply: Reply): void {
+    res.writeHead(reply.status, { 'content-type': 'application/json' }).end(JSON.stringify(reply.body));
+  }
+
+  #watch(request: ApiRequest, res: http.ServerResponse): void {
+    const failure = this.#watchFailures.get(request.path)?.shift();
+    if (failure) {
+      this.#send(res, failure);
+      return;
+    }
+    // Headers go out at once: the client's watch call returns only when they arrive.
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    res.flushHeaders();
+    const closed = new Promise<void>((resolve) => res.on('close', () => resolve()));
+    this.watches.push({
+      request,
+      send: (event) => res.write(`${JSON.stringify(event)}\n`),
+      end: () => res.end(),
+      closed,
+    });
+  }
+}
