@@ -19,6 +19,7 @@ export interface AuditRecord {
   readonly candidates: string;
   readonly dryRun: boolean;
   readonly decisionMs: number;
+  /** Why the image could not be parsed, or why the patch rewriting it was not applied. */
   readonly error?: string;
 }
 
@@ -51,22 +52,27 @@ export function auditRecords(
 ): AuditRecord[] {
   const { pod, owner } = podIdentity(request);
   const worth = (d: ImageDecision) => d.decision.target !== null || NOTEWORTHY.has(d.decision.reason);
-  return outcome.decisions.filter(worth).map(({ site, decision, error }) => ({
-    uid: request.uid,
-    namespace: request.namespace,
-    pod,
-    owner,
-    container: site.name,
-    containerKind: site.kind,
-    from: String(site.image),
-    to: outcome.patchError ? null : decision.target,
-    digest: decision.digest,
-    reason: decision.reason,
-    candidates: decision.verdicts.map((v) => `${v.location}=${v.verdict}`).join(','),
-    dryRun: request.dryRun === true,
-    decisionMs,
-    ...(error ? { error } : {}),
-  }));
+  return outcome.decisions.filter(worth).map(({ site, decision, error: parseError }) => {
+    // A rewrite whose patch was not applied leaves the image as it was: the line says so, and why.
+    const error =
+      decision.target && outcome.patchError ? `patch not applied: ${outcome.patchError}` : parseError;
+    return {
+      uid: request.uid,
+      namespace: request.namespace,
+      pod,
+      owner,
+      container: site.name,
+      containerKind: site.kind,
+      from: String(site.image),
+      to: outcome.patchError ? null : decision.target,
+      digest: decision.digest,
+      reason: decision.reason,
+      candidates: decision.verdicts.map((v) => `${v.location}=${v.verdict}`).join(','),
+      dryRun: request.dryRun === true,
+      decisionMs,
+      ...(error ? { error } : {}),
+    };
+  });
 }
 
 export function writeAudit(log: Logger, records: readonly AuditRecord[]): void {

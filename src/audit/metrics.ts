@@ -4,8 +4,47 @@ import type { MutateOutcome } from '../admission/mutate.js';
 import type { RequestEvent } from '../registry/index.js';
 import type { ProbeResult } from '../state/prober.js';
 
+/**
+ * Registry hosts outside the config reach labels too: a wildcard route lets a pod name any subdomain. Past this
+ * many such hosts they share the label value `other`, so whoever can create pods cannot grow the series count.
+ */
+export const MAX_UNCONFIGURED_REGISTRY_LABELS = 32;
+export const OTHER = 'other';
+
+/** An HTTP status as a label: the code, `none` when no answer came (the outcome names why), `other` when bogus. */
+export function statusLabel(status: number | undefined): string {
+  if (status === undefined) return 'none';
+  return Number.isInteger(status) && status >= 100 && status <= 599 ? String(status) : OTHER;
+}
+
+/** Keeps label values of registry hosts bounded: configured hosts always, a few others, then `other`. */
+export class RegistryLabels {
+  #configured = new Set<string>();
+  readonly #others = new Set<string>();
+
+  constructor(private readonly maxOthers = MAX_UNCONFIGURED_REGISTRY_LABELS) {}
+
+  configure(registries: Iterable<string>): void {
+    this.#configured = new Set(registries);
+  }
+
+  isConfigured(registry: string): boolean {
+    return this.#configured.has(registry);
+  }
+
+  of(registry: string): string {
+    if (this.#configured.has(registry) || this.#others.has(registry)) return registry;
+    if (this.#others.size >= this.maxOthers) return OTHER;
+    this.#others.add(registry);
+    return registry;
+  }
+}
+
+export type ReloadKind = 'config' | 'tls';
+
 export class Metrics {
   readonly registry = new Registry();
+  readonly registryLabels = new RegistryLabels();
 
   readonly admissions = new Counter({
     name: 'regroute_admission_requests_total',
@@ -38,8 +77,8 @@ export class Metrics {
 
   readonly registryRequests = new Counter({
     name: 'regroute_registry_requests_total',
-    help: 'HTTP requests made to registries, by registry, operation and outcome.',
-    labelNames: ['registry', 'operation', 'outcome'] as const,
+    help: 'HTTP requests made to registries, by registry, operation, outcome class and HTTP status (none: no answer).',
+    labelNames: ['registry', 'operation', 'outcome', 'status'] as const,
     registers: [this.registry],
   });
 
@@ -65,6 +104,48 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly configReloads = new Counter({
+    name: 'regroute_config_reloads_total',
+    help: 'Config file changes applied without a restart.',
+    registers: [this.registry],
+  });
+
+  readonly configReloadErrors = new Counter({
+    name: 'regroute_config_reload_errors_total',
+    help: 'Config file changes refused (unreadable or invalid); the running config stayed.',
+    registers: [this.registry],
+  });
+
+  readonly configLastReloadSuccessful = new Gauge({
+    name: 'regroute_config_last_reload_successful',
+    help: 'Whether the config file as it is now is the one running (1) or was refused (0).',
+    registers: [this.registry],
+  });
+
+  readonly tlsReloads = new Counter({
+    name: 'regroute_tls_reloads_total',
+    help: 'Serving certificate changes applied to the running server.',
+    registers: [this.registry],
+  });
+
+  readonly tlsReloadErrors = new Counter({
+    name: 'regroute_tls_reload_errors_total',
+    help: 'Serving certificate changes refused (unreadable, or not a matching cert and key); the last good pair stayed.',
+    registers: [this.registry],
+  });
+
+  readonly tlsLastReloadSuccessful = new Gauge({
+    name: 'regroute_tls_last_reload_successful',
+    help: 'Whether the cert and key files as they are now are being served (1) or were refused (0).',
+    registers: [this.registry],
+  });
+
+  readonly tlsCertificateExpiry = new Gauge({
+    name: 'regroute_tls_certificate_expiry_timestamp_seconds',
+    help: 'When the serving certificate in use expires (notAfter), as a Unix time.',
+    registers: [this.registry],
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
@@ -83,8 +164,8 @@ export class Metrics {
       this.decisions.inc({ reason: decision.reason });
       if (decision.target && decision.candidate && reference && !outcome.patchError) {
         this.rewrites.inc({
-          from: reference.registry,
-          to: decision.candidate.registry,
+          from: this.registryLabels.of(reference.registry),
+          to: this.registryLabels.of(decision.candidate.registry),
           reason: decision.reason,
         });
       }
@@ -93,15 +174,17 @@ export class Metrics {
 
   recordRegistryRequest(event: RequestEvent): void {
     this.registryRequests.inc({
-      registry: event.registry,
+      registry: this.registryLabels.of(event.registry),
       operation: event.operation,
       outcome: event.outcome,
+      status: statusLabel(event.status),
     });
   }
 
   recordProbe(result: ProbeResult): void {
-    this.registryUp.set({ registry: result.registry }, result.ok ? 1 : 0);
-    this.probeDuration.observe({ registry: result.registry }, result.latencyMs / 1000);
+    const registry = this.registryLabels.of(result.registry);
+    this.registryUp.set({ registry }, result.ok ? 1 : 0);
+    this.probeDuration.observe({ registry }, result.latencyMs / 1000);
   }
 
   recordCache(cache: 'tag' | 'presence', hit: boolean): void {
@@ -111,5 +194,30 @@ export class Metrics {
   recordRejected(result: 'invalid' | 'error', seconds: number): void {
     this.admissions.inc({ result });
     this.admissionDuration.observe({ result }, seconds);
+  }
+
+  /** The registries the running config names: their label values are always kept. */
+  configureRegistries(registries: Iterable<string>): void {
+    this.registryLabels.configure(registries);
+  }
+
+  /** A registry no longer probed must not keep reporting its last verdict as if it were current. */
+  forgetRegistry(registry: string): void {
+    this.registryUp.remove({ registry });
+  }
+
+  /** A change of the files noticed: applied, or refused with the running one kept. */
+  recordReload(kind: ReloadKind, applied: boolean): void {
+    if (kind === 'config') (applied ? this.configReloads : this.configReloadErrors).inc();
+    else (applied ? this.tlsReloads : this.tlsReloadErrors).inc();
+  }
+
+  /** Whether the files as they are now are usable; those loaded at start are, or the process would not run. */
+  recordFilesValid(kind: ReloadKind, valid: boolean): void {
+    (kind === 'config' ? this.configLastReloadSuccessful : this.tlsLastReloadSuccessful).set(valid ? 1 : 0);
+  }
+
+  recordServingCertificate(notAfter: Date): void {
+    this.tlsCertificateExpiry.set(Math.floor(notAfter.getTime() / 1000));
   }
 }

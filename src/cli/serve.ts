@@ -1,8 +1,12 @@
 // `regroute serve`: runs the webhook until SIGTERM or SIGINT, then drains in-flight requests and exits.
+import type { EventEmitter } from 'node:events';
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { Metrics } from '../audit/metrics.js';
 import { ensureDevCerts } from '../certs/files.js';
+import type { Config } from '../config/schema.js';
+import { defaultKubeConfig } from '../kube/client.js';
+import { pullSecretNames, startPullSecretSync } from '../kube/pull-secret-sync.js';
 import { startServer } from '../server/run.js';
 import { createStateHandle } from '../state/create.js';
 import { loadConfigOption } from './config-option.js';
@@ -10,12 +14,41 @@ import { EXIT, type Io } from './io.js';
 
 export const serveUsage = `regroute serve [--config FILE] [--port N]
   Serves POST /mutate, GET /healthz and GET /readyz over HTTPS, and GET /metrics on the metrics port.
-  Without --config: the embedded default (port 8443, no routes) with dev certs made in certs/ when missing.`;
+  Without --config: the embedded default (port 8443, no routes) with dev certs made in certs/ when missing.
+  The config file, the files it names, and the serving cert and key are re-read when they change.
+  SIGTERM or SIGINT drains requests in flight and exits; a second one exits at once.`;
 
-export async function serveCommand(args: string[], io: Io): Promise<number> {
+export const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+export type ShutdownSignal = (typeof SHUTDOWN_SIGNALS)[number];
+
+/**
+ * Resolves with the first shutdown signal, then stops listening for them: a second signal while draining meets
+ * Node's default action and ends the process at once, which is what an operator pressing Ctrl-C twice wants.
+ */
+export function shutdownSignal(emitter: EventEmitter = process): Promise<ShutdownSignal> {
+  return new Promise((resolve) => {
+    const handlers = SHUTDOWN_SIGNALS.map((signal) => {
+      const handler = () => {
+        for (const [other, h] of handlers) emitter.off(other, h);
+        resolve(signal);
+      };
+      emitter.on(signal, handler);
+      return [signal, handler] as const;
+    });
+  });
+}
+
+/** What a test substitutes for the process: where signals come from, where logs go, how often files are read. */
+export interface ServeEnv {
+  readonly signals?: EventEmitter;
+  readonly log?: Logger;
+  readonly reloadIntervalMs?: number;
+}
+
+export async function serveCommand(args: string[], io: Io, env: ServeEnv = {}): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string' }, port: { type: 'string' } } });
   const config = await loadConfigOption(values.config);
-  const log = pino({ name: 'regroute' });
+  const log = env.log ?? pino({ name: 'regroute' });
   if (!values.config && (await ensureDevCerts(config.server.tlsCert, config.server.tlsKey))) {
     log.info({ cert: config.server.tlsCert }, 'made development certificates');
   }
@@ -23,24 +56,38 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
     if (settings.insecure) log.warn({ registry: host }, 'registry configured insecure: plain HTTP, no TLS');
   }
   const metrics = new Metrics();
-  const state = createStateHandle(config, log, { metrics });
+  const createState = (c: Config) => createStateHandle(c, log, { metrics });
+  const state = createState(config);
   const server = await startServer({
     config,
     state,
     log,
     metrics,
+    ...(values.config ? { configFile: values.config, createState } : {}),
     ...(values.port ? { port: Number(values.port) } : {}),
+    ...(env.reloadIntervalMs ? { reloadIntervalMs: env.reloadIntervalMs } : {}),
+  }).catch(async (error: unknown) => {
+    await state.close();
+    throw error;
   });
+  // Until here a signal ends the process at once, which is right: nothing is in flight before the port is open.
+  const stopping = shutdownSignal(env.signals);
   io.err(`regroute listening on https://${config.server.host}:${server.port}`);
+  // Returns at once: lists and watches run in the background, so an unreachable apiserver never holds up admission.
+  const pullSecretSync = config.pullSecretSync.enabled
+    ? await startPullSecretSync({
+        kubeConfig: defaultKubeConfig(),
+        namespace: config.pullSecretSync.namespace,
+        secretNames: pullSecretNames(config.registries),
+        resyncSeconds: config.pullSecretSync.resyncSeconds,
+        log: log.child({ component: 'pull-secret-sync' }),
+      })
+    : undefined;
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log.info({ signal }, 'shutting down');
-      resolve();
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+  const signal = await stopping;
+  log.info({ signal }, 'shutting down: draining requests in flight');
   await server.close();
+  await pullSecretSync?.stop();
+  log.info('stopped');
   return EXIT.ok;
 }

@@ -38,14 +38,21 @@ function checkConsistency(config: Config, origin: string): Config {
   return config;
 }
 
+/**
+ * The YAML parser's message without the excerpt of the file it appends: errors are logged (a refused reload above
+ * all), and the excerpt would put whatever the offending line holds into the log. Line and column stay.
+ */
+function yamlProblem(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return (message.split('\n')[0] ?? message).replace(/:$/, '');
+}
+
 export function parseConfigText(text: string, origin: string): Config {
   let document: unknown;
   try {
     document = parseYaml(text);
   } catch (error) {
-    throw new ConfigError(
-      `invalid config ${origin}: not YAML: ${error instanceof Error ? error.message : String(error)}`,
-    );
+    throw new ConfigError(`invalid config ${origin}: not YAML: ${yamlProblem(error)}`);
   }
   return parseConfig(document, origin);
 }

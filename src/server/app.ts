@@ -16,6 +16,8 @@ export const BODY_LIMIT_BYTES = 7 * 1024 * 1024;
 export interface AppDeps {
   /** Read per request, so that a config reload takes effect for the next review. */
   readonly mutateDeps: () => MutateDeps;
+  /** Told when a review is done with what mutateDeps gave it: replaced registry state is closed only after. */
+  readonly release?: (deps: MutateDeps) => void;
   readonly metrics: Metrics;
   readonly log: Logger;
   /** False until registry state can be trusted (the first probe round): a new replica never routes blind. */
@@ -25,6 +27,22 @@ export interface AppDeps {
 /** An answer to something that is not a usable AdmissionReview: an HTTP 4xx, which a failurePolicy of Ignore admits. */
 function rejection(uid: string, code: number, message: string) {
   return reviewOf({ uid, allowed: false, status: { code, message } });
+}
+
+/**
+ * Once closing, every answer ends its connection. fastify closes the connections idle when close() starts, but one
+ * busy then would, once answered, sit in keep-alive for keepAliveTimeout (72 s), holding shutdown past the pod's
+ * grace period; the apiserver simply opens a new connection, to a replica still serving.
+ */
+function endConnectionsOnceClosing(app: FastifyInstance): void {
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
 }
 
 export interface AppOptions {
@@ -42,6 +60,7 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
     ...(options.https ? { https: options.https } : {}),
   }) as unknown as FastifyInstance;
 
+  endConnectionsOnceClosing(app);
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const code =
       error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
@@ -59,8 +78,8 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
     }
     const admissionRequest = decoded.review.request;
     const mutateDeps = deps.mutateDeps();
-    const signal = AbortSignal.timeout(mutateDeps.config.admission.deadlineMs);
     try {
+      const signal = AbortSignal.timeout(mutateDeps.config.admission.deadlineMs);
       const outcome = await mutate(admissionRequest, mutateDeps, signal);
       const seconds = (performance.now() - started) / 1000;
       deps.metrics.recordOutcome(outcome, seconds);
@@ -77,6 +96,8 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
         allowed: true,
         warnings: ['regroute: internal error; pod admitted unchanged'],
       });
+    } finally {
+      deps.release?.(mutateDeps);
     }
   });
 
@@ -92,6 +113,7 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
 /** The metrics endpoint, on its own port and plain HTTP, so scraping needs no webhook certificate. */
 export function buildMetricsApp(metrics: Metrics): FastifyInstance {
   const app = Fastify();
+  endConnectionsOnceClosing(app);
   app.get('/metrics', async (_request, reply) =>
     reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
   );

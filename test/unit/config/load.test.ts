@@ -83,6 +83,20 @@ describe('config', () => {
   it('rejects insecure with a CA file', () =>
     rejects('registries: { a.io: { insecure: true, caFile: /ca } }', 'a.io'));
   it('rejects text that is not YAML', () => rejects('routes: [', 'not YAML'));
+  it('places a YAML error by line and column without quoting the line, which may hold anything', () => {
+    const text = 'registries:\n  a.io: { auth: { username: u, password: hunter2: x } }\n';
+    rejects(text, 'not YAML', 'at line 2, column');
+    assert.throws(
+      () => parseConfigText(text, 'test.yaml'),
+      (error: Error) => !error.message.includes('hunter2') && !error.message.includes('\n'),
+    );
+  });
+  it('names a misplaced key without its value', () =>
+    assert.throws(
+      () =>
+        parseConfigText('registries: { a.io: { auth: { username: u, password: hunter2 } } }', 'test.yaml'),
+      (error: Error) => error instanceof ConfigError && !error.message.includes('hunter2'),
+    ));
 
   it('reads a file and names it in errors', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'regroute-config-'));

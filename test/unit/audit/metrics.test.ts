@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  MAX_UNCONFIGURED_REGISTRY_LABELS,
+  Metrics,
+  RegistryLabels,
+  statusLabel,
+} from '../../../src/audit/metrics.js';
+import { parseConfig } from '../../../src/config/load.js';
+import { buildMetricsApp } from '../../../src/server/app.js';
+import { MemoryState } from '../../../src/state/memory-state.js';
+import { testApp } from '../../helpers/app.js';
+import { digestOf } from '../../helpers/digests.js';
+import { fixture } from '../../helpers/fixtures.js';
+
+async function scrape(metrics: Metrics): Promise<string> {
+  const app = buildMetricsApp(metrics);
+  try {
+    const res = await app.inject({ url: '/metrics' });
+    assert.equal(res.statusCode, 200);
+    assert.match(String(res.headers['content-type']), /^text\/plain/);
+    return res.body;
+  } finally {
+    await app.close();
+  }
+}
+
+describe('label values', () => {
+  it('gives an HTTP status its code, no answer "none", and nonsense "other"', () => {
+    assert.equal(statusLabel(200), '200');
+    assert.equal(statusLabel(429), '429');
+    assert.equal(statusLabel(undefined), 'none');
+    assert.equal(statusLabel(999), 'other');
+  });
+
+  it('keeps configured registries, a few others, and folds the rest into "other"', () => {
+    const labels = new RegistryLabels(2);
+    labels.configure(['a.io']);
+    assert.equal(labels.of('x1.example.com'), 'x1.example.com');
+    assert.equal(labels.of('x2.example.com'), 'x2.example.com');
+    assert.equal(labels.of('x3.example.com'), 'other');
+    assert.equal(labels.of('x1.example.com'), 'x1.example.com');
+    assert.equal(labels.of('a.io'), 'a.io');
+    assert.ok(MAX_UNCONFIGURED_REGISTRY_LABELS >= 8);
+  });
+});
+
+describe('/metrics after admission reviews', () => {
+  const config = parseConfig(
+    { routes: [{ prefix: 'docker.io', registries: ['docker.io', 'mirror.local:5000/hub'] }] },
+    'test',
+  );
+  const nginx = digestOf('nginx');
+  const state = new MemoryState()
+    .setHealth('docker.io', 'unhealthy')
+    .setHealth('mirror.local:5000', 'healthy')
+    .putLastKnownTag({ registry: 'docker.io', repository: 'library/nginx' }, '1.27', nginx)
+    .putManifest({ registry: 'mirror.local:5000', repository: 'hub/library/nginx' }, nginx);
+
+  it('counts answers and times them by result, decisions by reason, rewrites by registries and reason', async () => {
+    const { app, metrics } = testApp(config, state);
+    try {
+      const post = (payload: unknown) =>
+        app.inject({
+          method: 'POST',
+          url: '/mutate',
+          payload: payload as string,
+          headers: { 'content-type': 'application/json' },
+        });
+      assert.ok((await post(fixture('admission/pod-create-replicaset.json'))).json().response.patch);
+      await post(fixture('admission/pod-create-skip-label.json'));
+      await post({ kind: 'AdmissionReview' });
+
+      const text = await scrape(metrics);
+      assert.match(text, /^regroute_admission_requests_total\{result="patched"\} 1$/m);
+      assert.match(text, /^regroute_admission_requests_total\{result="skipped"\} 1$/m);
+      assert.match(text, /^regroute_admission_requests_total\{result="invalid"\} 1$/m);
+      assert.match(text, /^regroute_admission_duration_seconds_count\{result="patched"\} 1$/m);
+      assert.match(text, /^regroute_admission_duration_seconds_bucket\{le="\+Inf",result="patched"\} 1$/m);
+      assert.match(text, /^regroute_image_decisions_total\{reason="source-unhealthy"\} 1$/m);
+      assert.match(
+        text,
+        /^regroute_rewrites_total\{from="docker\.io",to="mirror\.local:5000",reason="source-unhealthy"\} 1$/m,
+      );
+      // Neither images nor digests become label values.
+      assert.ok(!text.includes('nginx'));
+      assert.ok(!text.includes('sha256'));
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('/metrics of reloads and registries', () => {
+  it('tells reloads applied and refused apart, and whether the files are in force', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    metrics.recordFilesValid('config', true);
+    metrics.recordReload('config', true);
+    metrics.recordReload('config', false);
+    metrics.recordFilesValid('config', false);
+    const text = await scrape(metrics);
+    assert.match(text, /^regroute_config_reloads_total 1$/m);
+    assert.match(text, /^regroute_config_reload_errors_total 1$/m);
+    assert.match(text, /^regroute_config_last_reload_successful 0$/m);
+  });
+
+  it('drops the up series of a registry no longer configured', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    metrics.recordProbe({ registry: 'a.io', ok: true, latencyMs: 3, error: null });
+    metrics.recordProbe({ registry: 'b.io', ok: false, latencyMs: 3, error: 'down' });
+    metrics.forgetRegistry('b.io');
+    const text = await scrape(metrics);
+    assert.match(text, /^regroute_registry_up\{registry="a\.io"\} 1$/m);
+    assert.ok(!/regroute_registry_up\{registry="b\.io"\}/.test(text));
+  });
+
+  it('includes process metrics unless asked not to', async () => {
+    assert.match(await scrape(new Metrics()), /^process_cpu_user_seconds_total /m);
+  });
+});
