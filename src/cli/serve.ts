@@ -8,7 +8,7 @@ import type { Config } from '../config/schema.js';
 import { defaultKubeConfig } from '../kube/client.js';
 import { pullSecretNames, startPullSecretSync } from '../kube/pull-secret-sync.js';
 import { startServer } from '../server/run.js';
-import { createStateHandle } from '../state/create.js';
+import { createStateHandle, type LiveStateHandle } from '../state/create.js';
 import { loadConfigOption } from './config-option.js';
 import { EXIT, type Io } from './io.js';
 
@@ -56,7 +56,12 @@ export async function serveCommand(args: string[], io: Io, env: ServeEnv = {}): 
     if (settings.insecure) log.warn({ registry: host }, 'registry configured insecure: plain HTTP, no TLS');
   }
   const metrics = new Metrics();
-  const createState = (c: Config) => createStateHandle(c, log, { metrics });
+  let latest: { config: Config; handle: LiveStateHandle } | undefined;
+  const createState = (c: Config) => {
+    const handle = createStateHandle(c, log, { metrics, ...(latest ? { previous: latest } : {}) });
+    latest = { config: c, handle };
+    return handle;
+  };
   const state = createState(config);
   const server = await startServer({
     config,

@@ -19,10 +19,17 @@ export interface StateOptions {
   readonly metrics?: Metrics;
   /** Do not start background probes (one-shot commands probe on demand). */
   readonly probe?: boolean;
+  /**
+   * The state this one replaces on a config reload. Its caches are kept when the cache settings are unchanged:
+   * digests and their presence are facts about content, and the last known digest of each tag is what routes
+   * pods while a source is down, so a reload during an outage must not forget them.
+   */
+  readonly previous?: { readonly config: Config; readonly handle: LiveStateHandle };
 }
 
 export function createStateHandle(config: Config, log: Logger, options: StateOptions = {}): LiveStateHandle {
-  const { metrics } = options;
+  const { metrics, previous } = options;
+  const sameCaches = previous && JSON.stringify(previous.config.cache) === JSON.stringify(config.cache);
   const tracker = new HealthTracker(config.probe);
   const clients = new ClientPool(
     config,
@@ -38,6 +45,9 @@ export function createStateHandle(config: Config, log: Logger, options: StateOpt
     },
     requestTimeoutMs: config.probe.timeoutMs,
     ...(metrics ? { onCache: (cache, hit) => metrics.recordCache(cache, hit) } : {}),
+    ...(sameCaches
+      ? { caches: { tags: previous.handle.state.tags, presence: previous.handle.state.presence } }
+      : {}),
   });
   const prober = new Prober(
     config,

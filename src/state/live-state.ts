@@ -23,6 +23,8 @@ export interface LiveStateOptions {
   readonly requestTimeoutMs: number;
   readonly now?: () => number;
   readonly onCache?: (cache: 'tag' | 'presence', hit: boolean) => void;
+  /** Caches to keep using, from the state this one replaces: what is known of registries outlives a reload. */
+  readonly caches?: { readonly tags: TagCache; readonly presence: PresenceCache };
 }
 
 const isDown = (health: Health) => health === 'unhealthy' || health === 'rate-limited';
@@ -37,8 +39,8 @@ export class LiveState implements RegistryState {
     private readonly tracker: HealthTracker,
     private readonly options: LiveStateOptions,
   ) {
-    this.tags = new TagCache(options.ttls, options.now);
-    this.presence = new PresenceCache(options.ttls, options.now);
+    this.tags = options.caches?.tags ?? new TagCache(options.ttls, options.now);
+    this.presence = options.caches?.presence ?? new PresenceCache(options.ttls, options.now);
   }
 
   health(registry: string): Health {
