@@ -146,6 +146,22 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Reads the cache sizes of the registry state in force; replaced when a reload swaps the state. */
+  #cacheSizes: () => { tag: number; presence: number } = () => ({ tag: 0, presence: 0 });
+
+  readonly cacheEntries = new Gauge({
+    name: 'regroute_cache_entries',
+    help: 'Entries held per cache (tag, presence); bounded by cache.maxEntries.',
+    labelNames: ['cache'] as const,
+    registers: [this.registry],
+    // Read at scrape time: counting on every lookup would put work on the admission path for a scrape's sake.
+    collect: () => {
+      const sizes = this.#cacheSizes();
+      this.cacheEntries.set({ cache: 'tag' }, sizes.tag);
+      this.cacheEntries.set({ cache: 'presence' }, sizes.presence);
+    },
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
@@ -185,6 +201,10 @@ export class Metrics {
     const registry = this.registryLabels.of(result.registry);
     this.registryUp.set({ registry }, result.ok ? 1 : 0);
     this.probeDuration.observe({ registry }, result.latencyMs / 1000);
+  }
+
+  watchCacheSizes(sizes: () => { tag: number; presence: number }): void {
+    this.#cacheSizes = sizes;
   }
 
   recordCache(cache: 'tag' | 'presence', hit: boolean): void {

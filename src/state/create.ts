@@ -49,6 +49,7 @@ export function createStateHandle(config: Config, log: Logger, options: StateOpt
       ? { caches: { tags: previous.handle.state.tags, presence: previous.handle.state.presence } }
       : {}),
   });
+  metrics?.watchCacheSizes(() => ({ tag: state.tags.size, presence: state.presence.size }));
   const prober = new Prober(
     config,
     clients,

@@ -204,6 +204,8 @@ describe('metrics and logs after real registry traffic', () => {
     line('regroute_cache_lookups_total\\{cache="tag",result="miss"\\} [1-9]\\d*');
     line('regroute_cache_lookups_total\\{cache="tag",result="hit"\\} [1-9]\\d*');
     line('regroute_cache_lookups_total\\{cache="presence",result="miss"\\} [1-9]\\d*');
+    line('regroute_cache_entries\\{cache="tag"\\} [1-9]\\d*');
+    line('regroute_cache_entries\\{cache="presence"\\} [1-9]\\d*');
     line(`regroute_rewrites_total\\{from="${source}",to="${good}",reason="unverified-tag"\\} 2`);
     line(`regroute_rewrites_total\\{from="${source}",to="${good}",reason="source-unhealthy"\\} 1`);
     assert.ok(!text.includes('/app') && !text.includes('sha256:'), 'no image or digest in a label');
