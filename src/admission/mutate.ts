@@ -1,4 +1,5 @@
 // The whole product in one pipeline: an admission request in, an admission response and its decisions out.
+import { setMaxListeners } from 'node:events';
 import type { Config } from '../config/schema.js';
 import { parseReference, type Reference } from '../reference/index.js';
 import { type Decision, decide, unchanged } from '../routing/decision.js';
@@ -82,6 +83,9 @@ export async function mutate(
   deps: MutateDeps,
   signal: AbortSignal,
 ): Promise<MutateOutcome> {
+  // Every lookup of every image listens for the deadline: dozens of listeners on one signal are expected, and
+  // Node's leak warning would otherwise be printed for each large pod while a registry is slow.
+  setMaxListeners(0, signal);
   const pod = request.object;
   const sites = sitesToRoute(request);
   if (typeof sites === 'string') return { response: allowed(request.uid), decisions: [], skipped: sites };
@@ -108,7 +112,8 @@ export async function mutate(
       if (typeof site.image !== 'string') {
         return { site, decision: unchanged('invalid-reference'), error: 'image is not a string' };
       }
-      const recorded = originals[site.name];
+      // Own entries only: a container named `constructor` was not recorded by anyone.
+      const recorded = Object.hasOwn(originals, site.name) ? originals[site.name] : undefined;
       if (recorded !== undefined && recorded !== site.image)
         return { site, decision: unchanged('already-rewritten') };
       const parsed = parseReference(site.image);

@@ -63,7 +63,8 @@ export function auditRecords(
       owner,
       container: site.name,
       containerKind: site.kind,
-      from: String(site.image),
+      // A non-string image (never sent by the apiserver) must not throw here and cost the whole pod its routing.
+      from: typeof site.image === 'string' ? site.image : `(${typeof site.image})`,
       to: outcome.patchError ? null : decision.target,
       digest: decision.digest,
       reason: decision.reason,

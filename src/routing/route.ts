@@ -29,6 +29,15 @@ const join = (path: string, remainder: string): string =>
   [path, remainder].filter((part) => part !== '').join('/');
 
 /**
+ * The repository a runtime pulls for `registry/repository`: Docker Hub reads a one-component name as library/<name>.
+ * A candidate must name that repository, or regroute would check one place and the kubelet pull from another.
+ */
+const pulledRepository = (registry: string, repository: string): string =>
+  registry === 'docker.io' && repository !== '' && !repository.includes('/')
+    ? `library/${repository}`
+    : repository;
+
+/**
  * How much of `name` (registry/repository) a prefix covers, or -1. A prefix matches whole path components only,
  * and `*.example.com` matches any subdomain of example.com (not example.com itself), with the same port.
  */
@@ -64,11 +73,14 @@ export function matchRoute(reference: Reference, routes: readonly Route[]): Rout
   const matched = name.slice(0, best.length);
   const remainder = name.slice(best.length + 1);
   const sourceLocation = splitLocation(best.route.source ?? matched);
-  const source = { registry: sourceLocation.registry, repository: join(sourceLocation.path, remainder) };
+  const source = {
+    registry: sourceLocation.registry,
+    repository: pulledRepository(sourceLocation.registry, join(sourceLocation.path, remainder)),
+  };
   const candidates = best.route.registries
     .map((location) => {
       const { registry, path } = splitLocation(location);
-      const repository = join(path, remainder);
+      const repository = pulledRepository(registry, join(path, remainder));
       const isOwn = registry === reference.registry && repository === reference.repository;
       return { location, registry, repository, isOwn };
     })

@@ -50,14 +50,22 @@ export interface AppOptions {
   readonly https?: SecureContextOptions;
 }
 
+/** Slow or stalled clients must not hold sockets (slowloris); the apiserver sends a whole review at once. */
+const REQUEST_TIMEOUT_MS = 10_000;
+/**
+ * Node enforces request timeouts only when it checks connections (every 30 s by default), and it takes the longer
+ * of requestTimeout and headersTimeout (60 s by default): both are set, or a client trickling a body keeps its
+ * socket for a minute and more.
+ */
+const SERVER_TIMEOUTS = { headersTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1000 };
+
 export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstance {
   const app = Fastify({
     bodyLimit: BODY_LIMIT_BYTES,
-    // Slow or stalled clients must not hold sockets forever (slowloris); the apiserver sends a review at once.
-    requestTimeout: 10_000,
+    requestTimeout: REQUEST_TIMEOUT_MS,
     // Keep-alive connections the apiserver holds open must not delay shutdown once in-flight requests are done.
     forceCloseConnections: 'idle',
-    ...(options.https ? { https: options.https } : {}),
+    ...(options.https ? { https: { ...options.https, ...SERVER_TIMEOUTS } } : {}),
   }) as unknown as FastifyInstance;
 
   endConnectionsOnceClosing(app);

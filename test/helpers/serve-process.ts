@@ -9,10 +9,12 @@ import type { AdmissionResponse } from '../../src/admission/review.js';
 import { certSetPaths, writeCertSet } from '../../src/certs/files.js';
 
 const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli.ts');
+const FAST_RELOAD_MAIN = join(import.meta.dirname, 'serve-main.ts');
 const START_TIMEOUT_MS = 20_000;
 
 export interface ServeProcess {
   readonly port: number;
+  readonly pid: number;
   /** Every JSON line the process logged so far, parsed. */
   readonly logs: Record<string, unknown>[];
   /** POSTs an AdmissionReview to /mutate and answers the response stanza and the time it took. */
@@ -28,12 +30,27 @@ export async function serveCerts(dir: string): Promise<{ tlsCert: string; tlsKey
   return { tlsCert: paths.tlsCert, tlsKey: paths.tlsKey, caCert: paths.caCert };
 }
 
+export interface ServeOptions {
+  /** Check the config and certificate files this often instead of every 10 s. */
+  readonly reloadIntervalMs?: number;
+}
+
 /** Starts `regroute serve --config FILE --port 0` and resolves once it listens and /readyz answers 200. */
-export async function startServe(configFile: string, caCert: string): Promise<ServeProcess> {
+export async function startServe(
+  configFile: string,
+  caCert: string,
+  options: ServeOptions = {},
+): Promise<ServeProcess> {
+  const args = ['--config', configFile, '--port', '0'];
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', CLI, 'serve', '--config', configFile, '--port', '0'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    options.reloadIntervalMs === undefined
+      ? ['--import', 'tsx', CLI, 'serve', ...args]
+      : ['--import', 'tsx', FAST_RELOAD_MAIN, ...args],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, REGROUTE_TEST_RELOAD_INTERVAL_MS: String(options.reloadIntervalMs ?? '') },
+    },
   );
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
@@ -74,6 +91,7 @@ export async function startServe(configFile: string, caCert: string): Promise<Se
 
   return {
     port,
+    pid: child.pid ?? 0,
     logs,
     get,
     async mutate(review) {

@@ -157,4 +157,23 @@ describe('audit records of odd cases', () => {
     assert.equal(web?.reason, 'invalid-reference');
     assert.ok(web?.error && web.error.length > 0);
   });
+
+  it('records an image that is not a string without failing the rest of the pod', async () => {
+    const review = fixture<{ request: { object: { spec: { initContainers: { image: unknown }[] } } } }>(
+      'admission/pod-create-dryrun.json',
+    );
+    const [migrate] = review.request.object.spec.initContainers;
+    if (migrate) migrate.image = { toString: 1 };
+    const decoded = decodeReview(review);
+    assert.ok(decoded.ok);
+    const outcome = await mutate(
+      decoded.review.request,
+      { config, state: state() },
+      AbortSignal.timeout(10_000),
+    );
+    const records = auditRecords(decoded.review.request, outcome, 1);
+    assert.equal(byContainer(records, 'migrate')?.from, '(object)');
+    assert.equal(byContainer(records, 'migrate')?.reason, 'invalid-reference');
+    assert.ok(byContainer(records, 'web')?.to, 'the other images are still routed');
+  });
 });

@@ -1,0 +1,355 @@
+// Properties of the whole admission pipeline over generated pods and registry worlds: the patch always applies as
+// the apiserver applies it, leaves a valid Pod, changes nothing but what regroute owns, and a second invocation
+// finds nothing left to do.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import fastJsonPatch from 'fast-json-patch';
+import { type MutateOutcome, mutate } from '../../../src/admission/mutate.js';
+import { ORIGINAL_IMAGES_ANNOTATION } from '../../../src/admission/patch.js';
+import { CONTAINER_KINDS } from '../../../src/admission/pod.js';
+import type { AdmissionRequest } from '../../../src/admission/review.js';
+import { parseReference } from '../../../src/reference/index.js';
+import { REASONS } from '../../../src/routing/decision.js';
+import { matchRoute, type RouteMatch } from '../../../src/routing/route.js';
+import { assertValidPod, patchOf } from '../../helpers/apiserver.js';
+import { type Container, type GeneratedPod, pod } from '../../helpers/generated-pods.js';
+import {
+  config,
+  deadlineAfterAnswers,
+  heardInTime,
+  holds,
+  image,
+  type RoutingConfig,
+  type World,
+  WorldState,
+  wantedDigest,
+  world,
+} from '../../helpers/routing-world.js';
+import { checkProperty } from '../../helpers/runs.js';
+
+type Operation = 'CREATE' | 'ephemeral-update';
+
+interface Scenario {
+  readonly cfg: RoutingConfig;
+  readonly pod: GeneratedPod;
+  readonly world: World;
+  /** A world an earlier invocation saw: its patch is applied before this one runs. */
+  readonly earlier: World | null;
+  readonly operation: Operation;
+  /** For an ephemeral update: how many of the pod's ephemeral containers existed before it. */
+  readonly existingEphemeral: number;
+}
+
+const scenario = (maxPerKind: number): fc.Arbitrary<Scenario> =>
+  config.chain((cfg) =>
+    fc
+      .record({
+        cfg: fc.constant(cfg),
+        pod: pod(image(cfg.routes), { maxPerKind }),
+        world,
+        earlier: fc.option(world, { nil: null }),
+        operation: fc.constantFrom<Operation>('CREATE', 'CREATE', 'CREATE', 'ephemeral-update'),
+        existingEphemeral: fc.nat(2),
+      })
+      .map((s) =>
+        // Counterexamples print what matters, not every default of the config.
+        Object.assign(s, {
+          [fc.toStringMethod]: () =>
+            [
+              `${s.operation}${s.operation === 'ephemeral-update' ? ` (${s.existingEphemeral} existed)` : ''}`,
+              `routes=${JSON.stringify(s.cfg.routes)}`,
+              `secrets=${JSON.stringify(Object.fromEntries(Object.entries(s.cfg.registries).map(([h, r]) => [h, r.pullSecret])))}`,
+              `unverifiedTags=${s.cfg.admission.unverifiedTags}`,
+              `pod=${JSON.stringify({ metadata: s.pod.metadata, spec: s.pod.spec })}`,
+              `world=${fc.stringify(s.world)}`,
+              `earlier=${s.earlier ? fc.stringify(s.earlier) : 'none'}`,
+            ].join('\n'),
+        }),
+      ),
+  );
+
+const uid = 'b2d4c0a8-7f5e-4a61-9c3e-0d1f2e3a4b5c';
+
+function createRequest(object: unknown): AdmissionRequest {
+  return {
+    uid,
+    kind: { group: '', version: 'v1', kind: 'Pod' },
+    resource: { group: '', version: 'v1', resource: 'pods' },
+    namespace: 'shop',
+    operation: 'CREATE',
+    object,
+  };
+}
+
+function ephemeralRequest(object: GeneratedPod, oldObject: GeneratedPod): AdmissionRequest {
+  return {
+    ...createRequest(object),
+    operation: 'UPDATE',
+    subResource: 'ephemeralcontainers',
+    oldObject,
+  };
+}
+
+/** Applies a patch exactly as the apiserver does (RFC 6902, every operation validated) to a copy. */
+function applied<T>(object: T, outcome: MutateOutcome): T {
+  const ops = patchOf(outcome.response);
+  return fastJsonPatch.applyPatch(structuredClone(object), ops, true, false).newDocument as T;
+}
+
+/** The record regroute reads back: container name → original image, whatever else the annotation held. */
+function recorded(p: GeneratedPod): Record<string, string> {
+  try {
+    const parsed: unknown = JSON.parse(p.metadata.annotations?.[ORIGINAL_IMAGES_ANNOTATION] ?? '');
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return {};
+    return Object.fromEntries(Object.entries(parsed).filter(([, v]) => typeof v === 'string'));
+  } catch {
+    return {};
+  }
+}
+
+const containersOf = (p: GeneratedPod) =>
+  CONTAINER_KINDS.flatMap((kind) => (p.spec[kind] ?? []).map((c: Container, index) => ({ kind, index, c })));
+
+/** The pod with what regroute may change taken out: images, pull secrets and its own annotation. */
+function withoutRegrouteFields(p: GeneratedPod): unknown {
+  const copy = structuredClone(p) as GeneratedPod;
+  for (const { c } of containersOf(copy)) delete c.image;
+  delete copy.spec.imagePullSecrets;
+  if (copy.metadata.annotations) {
+    delete copy.metadata.annotations[ORIGINAL_IMAGES_ANNOTATION];
+    if (Object.keys(copy.metadata.annotations).length === 0) delete copy.metadata.annotations;
+  }
+  return copy;
+}
+
+/** Runs the scenario: the pod as an earlier invocation left it, the request, and this invocation's outcome. */
+async function admit(s: Scenario) {
+  let before = s.pod;
+  assertValidPod(before);
+  if (s.earlier) {
+    const first = await mutate(
+      createRequest(before),
+      { config: s.cfg, state: new WorldState(s.earlier) },
+      deadlineAfterAnswers(),
+    );
+    before = applied(before, first);
+  }
+  const ephemeral = before.spec.ephemeralContainers ?? [];
+  const old = structuredClone(before);
+  if (old.spec.ephemeralContainers) old.spec.ephemeralContainers = ephemeral.slice(0, s.existingEphemeral);
+  const request = s.operation === 'CREATE' ? createRequest(before) : ephemeralRequest(before, old);
+  const state = new WorldState(s.world);
+  const outcome = await mutate(request, { config: s.cfg, state }, deadlineAfterAnswers());
+  const after = applied(before, outcome);
+  return { before, request, outcome, after, state };
+}
+
+const label = (outcome: MutateOutcome, operation: Operation) =>
+  outcome.skipped ??
+  `${operation}: ${outcome.response.patch ? `patched (${outcome.decisions.filter((d) => d.decision.target).length <= 3 ? 'few' : 'many'} rewrites)` : 'unchanged'}`;
+
+describe('mutate() over generated pods and registry worlds', () => {
+  const RUNS = 150;
+  const pods = scenario(40);
+
+  it('answers allowed with the request uid, and a patch that applies and leaves a valid Pod', async (t) => {
+    await checkProperty(
+      t,
+      pods,
+      async (s) => {
+        const { outcome, after } = await admit(s);
+        assert.equal(outcome.response.uid, uid);
+        assert.equal(outcome.response.allowed, true);
+        assert.equal(outcome.patchError, undefined, 'every patch for a valid pod can be proven');
+        if (outcome.response.patch !== undefined) assert.equal(outcome.response.patchType, 'JSONPatch');
+        assertValidPod(after);
+        for (const { decision } of outcome.decisions) assert.ok(REASONS.includes(decision.reason));
+        return label(outcome, s.operation);
+      },
+      RUNS,
+    );
+  });
+
+  it('changes nothing but rewritten images, added pull secrets and its own annotation', async (t) => {
+    await checkProperty(
+      t,
+      pods,
+      async (s) => {
+        const { before, outcome, after } = await admit(s);
+        assert.deepEqual(withoutRegrouteFields(after), withoutRegrouteFields(before));
+        const targets = new Map(
+          outcome.decisions.flatMap(({ site, decision }) =>
+            decision.target ? [[`${site.kind}/${site.index}`, decision.target]] : [],
+          ),
+        );
+        for (const { kind, index, c } of containersOf(after)) {
+          const was = before.spec[kind]?.[index]?.image;
+          assert.equal(c.image, targets.get(`${kind}/${index}`) ?? was, `${kind}[${index}] "${c.name}"`);
+        }
+        if (s.operation === 'ephemeral-update') {
+          assert.deepEqual(after.metadata, before.metadata, 'the subresource changes no metadata');
+          assert.deepEqual(after.spec.imagePullSecrets, before.spec.imagePullSecrets);
+          for (const key of targets.keys()) {
+            const [kind, index] = key.split('/');
+            assert.equal(kind, 'ephemeralContainers');
+            assert.ok(Number(index) >= s.existingEphemeral, 'only new ephemeral containers change');
+          }
+        }
+        return label(outcome, s.operation);
+      },
+      RUNS,
+    );
+  });
+
+  it('rewrites only to a candidate that answered and holds the digest the image now pins', async (t) => {
+    await checkProperty(
+      t,
+      pods,
+      async (s) => {
+        const { outcome, before } = await admit(s);
+        for (const { reference, decision } of outcome.decisions) {
+          if (!decision.target || !decision.candidate || !reference) continue;
+          const parsed = parseReference(decision.target);
+          assert.ok(parsed.ok);
+          assert.equal(parsed.reference.registry, decision.candidate.registry);
+          assert.equal(parsed.reference.repository, decision.candidate.repository);
+          assert.equal(parsed.reference.digest, decision.digest);
+          if (decision.reason === 'unverified-tag') continue;
+          const match = matchRoute(reference, s.cfg.routes) as RouteMatch;
+          assert.equal(
+            decision.digest,
+            wantedDigest(s.world, reference, match),
+            'the digest the pod asked for',
+          );
+          assert.ok(heardInTime(s.world, reference, match, decision.candidate), 'the candidate answered');
+          assert.ok(holds(s.world, decision.candidate, decision.digest as string), 'the candidate holds it');
+          if (s.operation === 'ephemeral-update') {
+            // A new ephemeral container cannot bring a pull secret: only a candidate the pod can already pull from.
+            const secret = s.cfg.registries[decision.candidate.registry]?.pullSecret;
+            const has = (before.spec.imagePullSecrets ?? []).some((p) => p.name === secret);
+            assert.ok(secret === undefined || has, `pull secret ${secret} is the pod's`);
+          }
+        }
+        return label(outcome, s.operation);
+      },
+      RUNS,
+    );
+  });
+
+  it('adds each pull secret once, and only those of the candidates it chose', async (t) => {
+    await checkProperty(
+      t,
+      pods,
+      async (s) => {
+        const { before, outcome, after } = await admit(s);
+        const names = (after.spec.imagePullSecrets ?? []).map((p) => p.name);
+        assert.equal(new Set(names).size, names.length, `no duplicates in ${JSON.stringify(names)}`);
+        const had = (before.spec.imagePullSecrets ?? []).map((p) => p.name);
+        assert.deepEqual(names.slice(0, had.length), had, 'existing pull secrets stay, in order');
+        const chosen = new Set(
+          outcome.decisions.flatMap(({ decision }) => {
+            const secret = decision.candidate && s.cfg.registries[decision.candidate.registry]?.pullSecret;
+            return secret ? [secret] : [];
+          }),
+        );
+        for (const added of names.slice(had.length)) assert.ok(chosen.has(added), `${added} was needed`);
+        if (s.operation === 'CREATE') for (const secret of chosen) assert.ok(names.includes(secret));
+        return `${names.length - had.length} added`;
+      },
+      RUNS,
+    );
+  });
+
+  it('records the original image of exactly the containers it rewrote, keeping earlier records', async (t) => {
+    await checkProperty(
+      t,
+      pods,
+      async (s) => {
+        const { before, outcome, after } = await admit(s);
+        const rewritten = outcome.decisions.filter((d) => d.decision.target);
+        if (rewritten.length === 0 || s.operation === 'ephemeral-update') {
+          assert.deepEqual(after.metadata, before.metadata);
+          return 'no record written';
+        }
+        const earlier = recorded(before);
+        const record = recorded(after);
+        // Built from entries, so that a container named __proto__ is an entry like any other.
+        const expected = Object.fromEntries([
+          ...Object.entries(earlier),
+          ...rewritten.map(({ site }) => [site.name, site.image]),
+        ]);
+        assert.deepEqual(record, expected);
+        return `${rewritten.length} recorded`;
+      },
+      RUNS,
+    );
+  });
+
+  it('treats a container as rewritten earlier only when the record names it with another image', async (t) => {
+    await checkProperty(
+      t,
+      pods,
+      async (s) => {
+        const { before, outcome } = await admit(s);
+        const earlier = recorded(before);
+        for (const { site, decision } of outcome.decisions) {
+          const claimed =
+            typeof site.image === 'string' &&
+            Object.hasOwn(earlier, site.name) &&
+            earlier[site.name] !== site.image;
+          assert.equal(decision.reason === 'already-rewritten', claimed, `container "${site.name}"`);
+        }
+        return label(outcome, s.operation);
+      },
+      RUNS,
+    );
+  });
+
+  it('finds nothing left to do when invoked again on the pod it patched', async (t) => {
+    await checkProperty(
+      t,
+      pods,
+      async (s) => {
+        const { request, outcome, after } = await admit(s);
+        const again = await mutate(
+          { ...request, object: after },
+          { config: s.cfg, state: new WorldState(s.world) },
+          deadlineAfterAnswers(),
+        );
+        const rerouted = again.decisions.filter((d) => d.decision.target);
+        if (s.operation === 'CREATE') {
+          // The record of original images makes a second CREATE invocation leave every rewritten image alone.
+          assert.deepEqual(
+            rerouted.map((d) => [d.site.image, d.decision.target]),
+            [],
+          );
+          assert.equal(again.response.patch, undefined);
+          return label(outcome, s.operation);
+        }
+        // The ephemeral-containers subresource cannot carry that record. A rewritten image is routed again only when
+        // another route covers the location it was rewritten to (routes chained in the config), and then only to
+        // the same content.
+        for (const { site, decision } of rerouted) {
+          const first = outcome.decisions.find(
+            (d) => d.site.kind === site.kind && d.site.index === site.index,
+          );
+          assert.ok(
+            first?.decision.target,
+            `only a container rewritten the first time: ${String(site.image)}`,
+          );
+          const rewritten = parseReference(first.decision.target);
+          assert.ok(
+            rewritten.ok && matchRoute(rewritten.reference, s.cfg.routes),
+            'a route covers the rewrite',
+          );
+          assert.equal(decision.digest, first.decision.digest, 'the same content');
+        }
+        return rerouted.length > 0
+          ? 'ephemeral-update: routed again (chained routes)'
+          : label(outcome, s.operation);
+      },
+      RUNS,
+    );
+  });
+});
