@@ -33,6 +33,8 @@ export async function serveCerts(dir: string): Promise<{ tlsCert: string; tlsKey
 export interface ServeOptions {
   /** Check the config and certificate files this often instead of every 10 s. */
   readonly reloadIntervalMs?: number;
+  /** Keep the log lines (default); a long load run drains them without keeping them. */
+  readonly keepLogs?: boolean;
 }
 
 /** Starts `regroute serve --config FILE --port 0` and resolves once it listens and /readyz answers 200. */
@@ -59,6 +61,7 @@ export async function startServe(
     pending += chunk;
     const lines = pending.split('\n');
     pending = lines.pop() ?? '';
+    if (options.keepLogs === false) return;
     for (const line of lines) if (line.trim()) logs.push(JSON.parse(line));
   });
   const port = await new Promise<number>((resolve, reject) => {

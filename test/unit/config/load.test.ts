@@ -69,6 +69,10 @@ describe('config', () => {
     rejects('routes: [{ prefix: quay.io, registries: [] }]', 'routes[0].registries'));
   it('rejects a candidate with a tag', () =>
     rejects('routes: [{ prefix: quay.io, registries: ["mirror.local/x:1"] }]', 'routes[0].registries[0]'));
+  for (const option of ['tlsVerify: false', 'insecureSkipVerify: true', 'skipVerify: true']) {
+    it(`has no way to turn TLS verification off but insecure (rejects ${option})`, () =>
+      rejects(`registries: { registry.local: { ${option} } }`, option.split(':')[0] ?? option));
+  }
   it('rejects upper-case registry hosts', () => rejects('registries: { AMS.ocir.io: {} }', 'AMS.ocir.io'));
   it('rejects auth with both a password file and a docker config', () =>
     rejects(

@@ -512,6 +512,21 @@ describe('RegistryClient', () => {
       assert.deepEqual([ping.ok, ping.availability], [false, 'tls']);
     });
 
+    it('keeps verifying when the process is told not to (NODE_TLS_REJECT_UNAUTHORIZED=0)', async (t) => {
+      // Only `insecure` (plain HTTP, per registry) lowers the bar: a stray environment variable never does.
+      const before = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+      process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+      t.after(() => {
+        if (before === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+        else process.env.NODE_TLS_REJECT_UNAUTHORIZED = before;
+      });
+      const server = await serve(t, manifestStore(STORE));
+      const client = await clientFor(t, server, { caFile: undefined });
+      const ping = await client.ping(deadline());
+      assert.deepEqual([ping.ok, ping.availability], [false, 'tls']);
+      assert.equal(server.requests.length, 0);
+    });
+
     it('fails to build with a CA file that holds no certificate', async () => {
       const notPem = join(dir, 'not-a-ca.pem');
       await writeFile(notPem, 'hello');
