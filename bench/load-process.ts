@@ -1,0 +1,59 @@
+// The load generator, in a process of its own: autocannon over keep-alive HTTPS connections, as the apiserver holds
+// them to a webhook, one request in flight per connection. Latencies are kept exactly (autocannon's own histogram
+// rounds to whole milliseconds, too coarse for sub-millisecond answers).
+import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
+import autocannon from 'autocannon';
+import { serve } from './ipc.js';
+import type { LoadMethods } from './protocol.js';
+import { SampleBuffer, summarize } from './stats.js';
+
+const MAX_SAMPLES = 2_000_000;
+let loopDelay: IntervalHistogram | null = null;
+
+serve<LoadMethods>({
+  async eventLoopDelay({ reset }) {
+    if (!loopDelay) {
+      loopDelay = monitorEventLoopDelay({ resolution: 10 });
+      loopDelay.enable();
+    }
+    // The histogram counts nanoseconds.
+    const result = { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 };
+    if (reset) loopDelay.reset();
+    return result;
+  },
+
+  async run(job) {
+    const latencies = new SampleBuffer(MAX_SAMPLES);
+    let non2xx = 0;
+    const started = performance.now();
+    const measureFrom = started + job.warmupMs;
+    // autocannon never verifies the server's certificate; the load generator only needs the bytes on the wire.
+    const instance = autocannon({
+      url: job.url,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: job.body,
+      connections: job.connections,
+      pipelining: 1,
+      duration: (job.warmupMs + job.durationMs) / 1000,
+      timeout: 10,
+    });
+    instance.on('response', (_client, statusCode, _bytes, responseTime) => {
+      if (performance.now() < measureFrom) return;
+      if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime);
+      else non2xx++;
+    });
+    const result = await instance;
+    const seconds = (performance.now() - measureFrom) / 1000;
+    const responses = latencies.values().length;
+    return {
+      responses,
+      non2xx,
+      // autocannon counts timeouts among its errors.
+      errors: result.errors,
+      seconds,
+      requestsPerSecond: responses / seconds,
+      latency: summarize(latencies.values()),
+    };
+  },
+});

@@ -1,0 +1,187 @@
+// The benchmark's output: the machine, one Markdown table (pasted as is into the README), and one JSON line.
+import { cpus, loadavg, totalmem } from 'node:os';
+import type { ColdAndLoadResult } from './scenarios/cold.js';
+import type { FailoverResult } from './scenarios/failover.js';
+import type { FaultResult } from './scenarios/faults.js';
+import type { MemoryResult } from './scenarios/memory.js';
+import type { WarmResult, WarmRun } from './scenarios/warm.js';
+import type { Summary } from './stats.js';
+
+export interface Results {
+  readonly warm: WarmResult;
+  readonly coldAndLoad: ColdAndLoadResult;
+  readonly fault: FaultResult;
+  readonly failover: FailoverResult;
+  readonly memory: MemoryResult;
+}
+
+/** The last line of `npm run bench -- --quick`: the figures the targets are checked against. */
+export interface BenchSummary {
+  readonly warmRatio: number;
+  readonly warmP99Ms: number;
+  readonly coldP99Ms: number;
+  readonly deadlineOverrunMs: number;
+  readonly registryRequestsPerAdmission: number;
+  readonly failoverSpeedup: number;
+  readonly rssMb: number;
+}
+
+export const TARGETS = {
+  warmRatio: 0.8,
+  warmP99Ms: 1,
+  coldP99Ms: 20,
+  deadlineOverrunMs: 10,
+  registryRequestsPerAdmission: 0.05,
+  failoverSpeedup: 100,
+  rssMb: 150,
+} as const;
+
+export function machine(): string {
+  const cores = cpus();
+  const model = cores[0]?.model.trim() ?? 'unknown CPU';
+  const memory = (totalmem() / 2 ** 30).toFixed(1);
+  return `${cores.length} cores (${model}), ${memory} GiB, Node ${process.version}, ${process.platform} ${process.arch}`;
+}
+
+export const loadAverage = (): string => loadavg()[0]?.toFixed(2) ?? '?';
+
+const round = (value: number, digits: number) => Number(value.toFixed(digits));
+const ms = (value: number) =>
+  value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
+const count = (value: number) => Math.round(value).toLocaleString('en-US');
+const latencies = (s: Summary) => `p50 ${ms(s.p50)} / p99 ${ms(s.p99)} / p99.9 ${ms(s.p999)} ms`;
+const check = (ok: boolean) => (ok ? '✓' : '✗');
+const atMost = (value: number, target: number, unit: string) =>
+  `${value.toFixed(value < 1 ? 3 : 1)}${unit} (≤ ${target}${unit}) ${check(value <= target)}`;
+
+export function summaryOf({ warm, coldAndLoad, fault, failover, memory }: Results): BenchSummary {
+  const firstLoad = coldAndLoad.load[0];
+  return {
+    warmRatio: round(Math.min(...warm.runs.map((run) => run.ratio)), 3),
+    warmP99Ms: round(
+      Math.max(...warm.runs.filter((run) => run.pod === 'small').map((run) => run.decision.p99)),
+      3,
+    ),
+    coldP99Ms: round(coldAndLoad.cold.client.p99, 2),
+    deadlineOverrunMs: round(fault.overrunMs, 2),
+    registryRequestsPerAdmission: firstLoad
+      ? round(firstLoad.registryRequests / firstLoad.pods, 4)
+      : Number.NaN,
+    failoverSpeedup: round(failover.speedup, 1),
+    rssMb: round(Math.max(memory.idleMb, warm.peakRssMb, memory.cachesFullMb), 1),
+  };
+}
+
+function warmRow(warm: WarmResult, run: WarmRun): string[] {
+  const pod = `${run.pod} pod (${(warm.bytes[run.pod] / 1000).toFixed(0)} KB, ${warm.containers[run.pod]} containers)`;
+  const connections = `${run.connections} connection${run.connections === 1 ? '' : 's'}`;
+  const errors = run.regroute.errors + run.regroute.non2xx + run.floor.errors + run.floor.non2xx;
+  const cpu = (us: number) => `CPU ${count(us)} µs/answer`;
+  const decision = `decision p50 ${ms(run.decision.p50)} / p99 ${ms(run.decision.p99)} ms`;
+  const decisionTarget =
+    run.pod === 'small' ? `; decision p99 ${atMost(run.decision.p99, TARGETS.warmP99Ms, ' ms')}` : '';
+  return [
+    'Warm path',
+    `${pod}, ${connections}`,
+    `${count(run.regroute.requestsPerSecond)} req/s, ${latencies(run.regroute.latency)}; ` +
+      `${cpu(run.cpuPerAnswerUs.regroute)}; ${decision}; ${run.registryRequests} registry requests` +
+      (errors > 0 ? `; ${errors} errors` : ''),
+    `floor ${count(run.floor.requestsPerSecond)} req/s, ${latencies(run.floor.latency)}; ` +
+      cpu(run.cpuPerAnswerUs.floor),
+    `ratio ${run.ratio.toFixed(2)} (≥ ${TARGETS.warmRatio}) ${check(run.ratio >= TARGETS.warmRatio)}, ` +
+      `CPU ratio ${run.cpuRatio.toFixed(2)}${decisionTarget}`,
+  ];
+}
+
+export function table(results: Results): string {
+  const { warm, coldAndLoad, fault, failover, memory } = results;
+  const { cold } = coldAndLoad;
+  const head = cold.registryHead;
+  const missFloor = head.source.p50 + Math.max(head.cache.p50, head.mirror.p50);
+  const rows: string[][] = warm.runs.map((run) => warmRow(warm, run));
+  const warmC1 = warm.runs.find((run) => run.pod === 'small' && run.connections === 1);
+  rows.push(
+    [
+      'Cold path',
+      `first admission after start (ready ${ms(cold.first.readyMs)} ms after launch; 4 images unseen, no repository token yet)`,
+      `${ms(cold.first.clientMs)} ms (server ${ms(cold.first.serverMs)} ms)`,
+      '—',
+      'reported',
+    ],
+    [
+      'Cold path',
+      `${cold.admissions} admissions, 1 of 4 images new each; 3 candidates, one behind token auth; connections warm`,
+      `p50 ${ms(cold.client.p50)} / p99 ${ms(cold.client.p99)} ms (server p99 ${ms(cold.server.p99)} ms); ` +
+        `${cold.registryRequestsPerAdmission.toFixed(1)} registry requests per admission`,
+      `manifest HEAD on source / cache (basic) / mirror (token), p50 ${ms(head.source.p50)} / ${ms(head.cache.p50)} / ` +
+        `${ms(head.mirror.p50)} ms, p99 ${ms(head.source.p99)} / ${ms(head.cache.p99)} / ${ms(head.mirror.p99)} ms; ` +
+        `a miss waits for the source, then the mirrors: ≥ ${ms(missFloor)} ms at p50`,
+      `p99 ${atMost(cold.client.p99, TARGETS.coldP99Ms, ' ms')}`,
+    ],
+    [
+      'Faults',
+      `source blackholed, deadline ${fault.deadlineMs} ms, ${fault.clients} clients; ${fault.answers} answers, ` +
+        `${fault.routed} fully rerouted`,
+      `slowest ${ms(fault.slowestMs)} ms (server-side ${ms(fault.deadlineMs + fault.serverOverrunMs)} ms); ` +
+        `before detection p50 ${ms(fault.duringFault.p50)} ms; event-loop delay max ${ms(fault.eventLoopDelayMaxMs)} ms ` +
+        `(an idle bystander process: ${ms(fault.bystanderDelayMaxMs)} ms)`,
+      `deadline ${fault.deadlineMs} ms`,
+      `overrun ${atMost(fault.overrunMs, TARGETS.deadlineOverrunMs, ' ms')}`,
+    ],
+    [
+      'Faults',
+      `time to detect (probes every ${fault.probe.intervalSeconds} s, timeout ${fault.probe.timeoutMs} ms, ` +
+        `${fault.probe.failureThreshold} failures)`,
+      `${ms(fault.timeToDetectMs)} ms`,
+      '—',
+      'reported',
+    ],
+    [
+      'Faults',
+      `admissions once the source is marked down (${fault.clients} clients)`,
+      `p50 ${ms(fault.afterDetection.p50)} / p99 ${ms(fault.afterDetection.p99)} ms`,
+      `before the fault p50 ${ms(fault.baseline.p50)} ms; warm path (1 connection) p50 ${
+        warmC1 ? ms(warmC1.regroute.latency.p50) : '?'
+      } ms`,
+      `${(fault.afterDetection.p50 / fault.baseline.p50).toFixed(2)}× before the fault`,
+    ],
+  );
+  for (const run of coldAndLoad.load) {
+    const perAdmission = run.registryRequests / run.pods;
+    const operations = Object.entries(run.byOperation)
+      .filter(([operation, value]) => operation !== 'ping' && value > 0)
+      .map(([operation, value]) => `${operation} ${value}`)
+      .join(', ');
+    rows.push([
+      'Registry load',
+      `${count(run.pods)} pods sharing ${run.images} images, ${run.concurrency} at a time (${run.seconds.toFixed(1)} s)`,
+      `${run.registryRequests} registry requests (${operations})`,
+      `${run.images} images × ${coldAndLoad.locationsPerImage} route locations, tag TTL ${coldAndLoad.tagTtlSeconds} s`,
+      `${atMost(perAdmission, TARGETS.registryRequestsPerAdmission, '')} per admission; ` +
+        `${(run.registryRequests / run.images).toFixed(1)} per image`,
+    ]);
+  }
+  rows.push([
+    'Failover',
+    `skopeo inspect, registries.conf with the first mirror blackholed (${failover.mirrorFallback.count} run(s))`,
+    `admission ${ms(failover.admissionMs)} ms + skopeo of the chosen reference ${ms(failover.chosenFetch.p50)} ms`,
+    `skopeo via the mirror list ${ms(failover.mirrorFallback.p50)} ms`,
+    `speedup ${failover.speedup.toFixed(0)}× (≥ ${TARGETS.failoverSpeedup}×) ${check(failover.speedup >= TARGETS.failoverSpeedup)}; ` +
+      `${count(failover.mirrorFallback.p50 / failover.admissionMs)}× the admission alone`,
+  ]);
+  const peak = Math.max(memory.idleMb, warm.peakRssMb, memory.cachesFullMb);
+  rows.push([
+    'Memory (RSS)',
+    `idle / under load (peak of the warm path) / ${count(memory.cacheEntries)} cache entries ` +
+      `(${count(memory.cacheInserts)} recorded; a fresh process, after a collection)`,
+    `${memory.idleMb.toFixed(0)} / ${warm.peakRssMb.toFixed(0)} / ${memory.cachesFullMb.toFixed(0)} MB ` +
+      `(heap in use ${memory.idleHeapMb.toFixed(0)} MB idle, ${memory.cachesFullHeapMb.toFixed(0)} MB with full caches: ` +
+      `${count(((memory.cachesFullHeapMb - memory.idleHeapMb) * 2 ** 20) / memory.cacheEntries)} bytes per entry)`,
+    '—',
+    `peak ${atMost(peak, TARGETS.rssMb, ' MB')}`,
+  ]);
+
+  const header = ['Scenario', 'Case', 'regroute', 'Reference', 'Figure (target)'];
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}

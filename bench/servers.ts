@@ -1,0 +1,95 @@
+// Starting the processes the scenarios measure: the webhook under test, the floor server and the load generator.
+import type { ConfigInput } from '../src/config/schema.js';
+import type { ChildScripts } from './build.js';
+import { ChildHandle } from './ipc.js';
+import type { FloorMethods, LoadMethods, WebhookMethods } from './protocol.js';
+import { waitFor } from './util.js';
+
+const START_TIMEOUT_MS = 30_000;
+
+export interface Webhook {
+  readonly process: ChildHandle<WebhookMethods>;
+  readonly port: number;
+  readonly readyMs: number;
+  rssMb(): Promise<number>;
+  /** CPU time used so far, microseconds. */
+  cpuUs(): Promise<number>;
+  /**
+   * Waits until the prober has found each registry healthy. A first probe round can time out on a busy machine
+   * while the new process is still warming up; the scenarios measure routing, not that start-up race.
+   */
+  waitHealthy(registries: readonly string[]): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const HEALTHY_TIMEOUT_MS = 20_000;
+
+export interface ProcessOptions {
+  readonly scripts: ChildScripts;
+  /** Where the webhook writes a V8 CPU profile on exit (node --cpu-prof), when given. */
+  readonly profileDir?: string | undefined;
+}
+
+/** regroute in its own process with `config`; resolves once it is ready (its first probe round has finished). */
+export async function startWebhook(
+  name: string,
+  config: ConfigInput,
+  options: ProcessOptions,
+): Promise<Webhook> {
+  const child = ChildHandle.start<WebhookMethods>(name, options.scripts('webhook'), {
+    // --expose-gc: memory with full caches is measured after a collection (see fillCaches).
+    nodeFlags: [
+      '--expose-gc',
+      ...(options.profileDir ? ['--cpu-prof', '--cpu-prof-dir', options.profileDir] : []),
+    ],
+  });
+  try {
+    const { port, readyMs } = await child.call('start', { config }, START_TIMEOUT_MS);
+    return {
+      process: child,
+      port,
+      readyMs,
+      rssMb: async () => (await child.call('rss', { collect: false }, 10_000)).rssBytes / 2 ** 20,
+      cpuUs: () => child.call('cpu', null, 10_000),
+      async waitHealthy(registries) {
+        const healthy = async () => {
+          const verdicts = await Promise.all(
+            registries.map((registry) => child.call('health', { registry }, 5000)),
+          );
+          return verdicts.every((verdict) => verdict === 'healthy');
+        };
+        if (!(await waitFor(healthy, HEALTHY_TIMEOUT_MS, 50))) {
+          throw new Error(
+            `${name}: registries ${registries.join(', ')} not all healthy after ${HEALTHY_TIMEOUT_MS} ms`,
+          );
+        }
+      },
+      stop: () => child.stop(),
+    };
+  } catch (error) {
+    await child.stop();
+    throw error;
+  }
+}
+
+export interface Floor {
+  readonly port: number;
+  /** CPU time used so far, microseconds. */
+  cpuUs(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export async function startFloor(scripts: ChildScripts, certFile: string, keyFile: string): Promise<Floor> {
+  const child = ChildHandle.start<FloorMethods>('floor', scripts('floor'));
+  try {
+    const { port } = await child.call('start', { certFile, keyFile }, START_TIMEOUT_MS);
+    return { port, cpuUs: () => child.call('cpu', null, 10_000), stop: () => child.stop() };
+  } catch (error) {
+    await child.stop();
+    throw error;
+  }
+}
+
+export function startLoadGenerator(scripts: ChildScripts): ChildHandle<LoadMethods> {
+  return ChildHandle.start<LoadMethods>('load generator', scripts('load'));
+}
