@@ -38,6 +38,16 @@ export class TagCache {
     return this.now() - entry.at < ttl ? entry.digest : undefined;
   }
 
+  /**
+   * A digest answer that expired less than one TTL ago: good enough to route with while a refresh is on its way,
+   * since the source vouched for it moments ago.
+   */
+  recent(location: RepositoryLocation, tag: string): string | undefined {
+    const entry = this.#entries.get(TagCache.key(location, tag));
+    if (!entry || entry.digest === null) return undefined;
+    return this.now() - entry.at < 2 * this.ttls.tagTtlMs ? entry.digest : undefined;
+  }
+
   lastKnown(location: RepositoryLocation, tag: string): string | undefined {
     return this.#entries.get(TagCache.key(location, tag))?.lastDigest ?? undefined;
   }
