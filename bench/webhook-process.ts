@@ -2,10 +2,10 @@
 // so that neither the load generator nor the orchestrator shares its event loop.
 import { devNull } from 'node:os';
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
-import { pino } from 'pino';
 import type { MutateOutcome } from '../src/admission/mutate.js';
 import { Metrics } from '../src/audit/metrics.js';
 import { Config } from '../src/config/schema.js';
+import { processLogger } from '../src/server/log.js';
 import { type RunningServer, startServer } from '../src/server/run.js';
 import { createStateHandle, type LiveStateHandle } from '../src/state/create.js';
 import { serve } from './ipc.js';
@@ -27,9 +27,9 @@ class SampledMetrics extends Metrics {
   }
 }
 
-// Audit lines are written as in production (pino, synchronous), to the null device: their cost is measured, and
-// nothing has to read them.
-const log = pino({ name: 'regroute', level: 'info' }, pino.destination({ dest: devNull, sync: true }));
+// Audit lines are written as in production (the process logger of `regroute serve`), to the null device: their
+// cost is measured, and nothing has to read them.
+const log = processLogger(devNull);
 let running: { server: RunningServer; state: LiveStateHandle; metrics: SampledMetrics } | null = null;
 let loopDelay: IntervalHistogram | null = null;
 

@@ -1,7 +1,8 @@
 // The whole product in one pipeline: an admission request in, an admission response and its decisions out.
 import { setMaxListeners } from 'node:events';
+import { LRUCache } from 'lru-cache';
 import type { Config } from '../config/schema.js';
-import { parseReference, type Reference } from '../reference/index.js';
+import { type ParsedReference, parseReference, type Reference } from '../reference/index.js';
 import { type Decision, decide, unchanged } from '../routing/decision.js';
 import { observe } from '../routing/observe.js';
 import { type Candidate, matchRoute } from '../routing/route.js';
@@ -35,6 +36,20 @@ export interface MutateOutcome {
   readonly skipped: PodSkip | null;
   /** Set when a patch was computed but could not be proven to apply: the pod is admitted unchanged. */
   readonly patchError?: string;
+}
+
+/**
+ * Pods repeat the same few images admission after admission, and parsing is pure: each distinct string is parsed
+ * once. Bounded, since image strings come from users; the answers are read-only values, safe to share.
+ */
+const parsedImages = new LRUCache<string, ParsedReference>({ max: 4096 });
+function parseImage(image: string): ParsedReference {
+  let parsed = parsedImages.get(image);
+  if (parsed === undefined) {
+    parsed = parseReference(image);
+    parsedImages.set(image, parsed);
+  }
+  return parsed;
 }
 
 const allowed = (uid: string, warnings: string[] = []): AdmissionResponse =>
@@ -116,7 +131,7 @@ export async function mutate(
       const recorded = Object.hasOwn(originals, site.name) ? originals[site.name] : undefined;
       if (recorded !== undefined && recorded !== site.image)
         return { site, decision: unchanged('already-rewritten') };
-      const parsed = parseReference(site.image);
+      const parsed = parseImage(site.image);
       if (!parsed.ok) return { site, decision: unchanged('invalid-reference'), error: parsed.error.message };
       const match = matchRoute(parsed.reference, routes);
       const reference = parsed.reference;

@@ -1,12 +1,13 @@
 // `regroute serve`: runs the webhook until SIGTERM or SIGINT, then drains in-flight requests and exits.
 import type { EventEmitter } from 'node:events';
 import { parseArgs } from 'node:util';
-import { type Logger, pino } from 'pino';
+import type { Logger } from 'pino';
 import { Metrics } from '../audit/metrics.js';
 import { ensureDevCerts } from '../certs/files.js';
 import type { Config } from '../config/schema.js';
 import { defaultKubeConfig } from '../kube/client.js';
 import { pullSecretNames, startPullSecretSync } from '../kube/pull-secret-sync.js';
+import { processLogger } from '../server/log.js';
 import { startServer } from '../server/run.js';
 import { createStateHandle, type LiveStateHandle } from '../state/create.js';
 import { loadConfigOption } from './config-option.js';
@@ -48,7 +49,7 @@ export interface ServeEnv {
 export async function serveCommand(args: string[], io: Io, env: ServeEnv = {}): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string' }, port: { type: 'string' } } });
   const config = await loadConfigOption(values.config);
-  const log = env.log ?? pino({ name: 'regroute' });
+  const log = env.log ?? processLogger();
   if (!values.config && (await ensureDevCerts(config.server.tlsCert, config.server.tlsKey))) {
     log.info({ cert: config.server.tlsCert }, 'made development certificates');
   }
@@ -94,5 +95,7 @@ export async function serveCommand(args: string[], io: Io, env: ServeEnv = {}): 
   await server.close();
   await pullSecretSync?.stop();
   log.info('stopped');
+  // Audit lines still queued must reach stdout before the process goes.
+  await new Promise<void>((resolve) => log.flush(() => resolve()));
   return EXIT.ok;
 }
