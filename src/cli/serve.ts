@@ -95,7 +95,7 @@ export async function serveCommand(args: string[], io: Io, env: ServeEnv = {}): 
   await server.close();
   await pullSecretSync?.stop();
   log.info('stopped');
-  // Audit lines still queued must reach stdout before the process goes.
+  // Whatever a destination still holds must reach stdout before the process goes.
   await new Promise<void>((resolve) => log.flush(() => resolve()));
   return EXIT.ok;
 }
