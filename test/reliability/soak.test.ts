@@ -123,7 +123,10 @@ describe(`soak: ${SOAK_MS / 1000} s of admissions while registries flap`, () => 
     };
     configFile = join(harness.dir, 'soak.yaml');
     await writeFile(configFile, stringify(config));
-    serve = await startServe(configFile, join(harness.dir, 'ca.crt'), { reloadIntervalMs: 250, keepLogs: false });
+    serve = await startServe(configFile, join(harness.dir, 'ca.crt'), {
+      reloadIntervalMs: 250,
+      keepLogs: false,
+    });
   });
 
   after(async () => {
