@@ -270,9 +270,24 @@ export function assertWellFormed(answer: Answer, sent: unknown): Outcome {
   ) as Operation[];
   assert.ok(Array.isArray(ops) && ops.length > 0);
   const object = (sent as { request: { object: unknown } }).request.object;
-  const patched = fastJsonPatch.applyPatch(structuredClone(object), ops, true, false).newDocument;
-  if (isValidPod(object)) assert.ok(isValidPod(patched), 'a valid Pod stays valid');
+  const wasValid = isValidPod(object);
+  const patched = fastJsonPatch.applyPatch(copyToPatch(object), ops, true, true).newDocument;
+  if (wasValid) assert.ok(isValidPod(patched), 'a valid Pod stays valid');
   return 'patched';
+}
+
+/**
+ * A copy to apply a patch to. A body nested 100,000 deep is too deep for structuredClone's recursion, while
+ * regroute proves its patch on copies of the touched paths only and so does answer with one: then the sent object
+ * itself, parsed for this one check, is patched.
+ */
+function copyToPatch(object: unknown): unknown {
+  try {
+    return structuredClone(object);
+  } catch (error) {
+    if (error instanceof RangeError) return object;
+    throw error;
+  }
 }
 
 /** Node's gc(), reachable without starting node with --expose-gc. */
