@@ -3,7 +3,7 @@ import { setMaxListeners } from 'node:events';
 import { LRUCache } from 'lru-cache';
 import type { Config } from '../config/schema.js';
 import { type ParsedReference, parseReference, type Reference } from '../reference/index.js';
-import { type Decision, decide, unchanged } from '../routing/decision.js';
+import { type Decision, decide, LEFT_FOR_A_FAULT, unchanged } from '../routing/decision.js';
 import { observe } from '../routing/observe.js';
 import { type Candidate, matchRoute } from '../routing/route.js';
 import type { RegistryState } from '../state/state.js';
@@ -87,7 +87,7 @@ function warningOf({ site, decision }: ImageDecision): string | null {
   if (decision.target) {
     return `regroute: ${site.kind} "${site.name}" image ${String(site.image)} rerouted to ${decision.candidate?.registry}/${decision.candidate?.repository} (${shortDigest(decision.digest)}; ${decision.reason})`;
   }
-  if (['deadline', 'no-candidate', 'stale-mirror-skipped', 'unverified-denied'].includes(decision.reason)) {
+  if (LEFT_FOR_A_FAULT.has(decision.reason)) {
     return `regroute: ${site.kind} "${site.name}" image ${String(site.image)} left unchanged (${decision.reason})`;
   }
   return null;

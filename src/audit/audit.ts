@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { ImageDecision, MutateOutcome } from '../admission/mutate.js';
 import { isObject, metadataOf } from '../admission/pod.js';
 import type { AdmissionRequest } from '../admission/review.js';
-import type { Reason } from '../routing/decision.js';
+import { LEFT_FOR_A_FAULT, type Reason } from '../routing/decision.js';
 
 export interface AuditRecord {
   readonly uid: string;
@@ -24,13 +24,7 @@ export interface AuditRecord {
 }
 
 /** Unchanged images worth a line: something was down, stale or late, so an operator wants to know. */
-const NOTEWORTHY: ReadonlySet<Reason> = new Set([
-  'deadline',
-  'no-candidate',
-  'stale-mirror-skipped',
-  'unverified-denied',
-  'invalid-reference',
-]);
+const NOTEWORTHY: ReadonlySet<Reason> = new Set([...LEFT_FOR_A_FAULT, 'invalid-reference']);
 
 function podIdentity(request: AdmissionRequest): { pod: string | undefined; owner: string | undefined } {
   const metadata = metadataOf(request.object);

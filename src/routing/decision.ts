@@ -17,11 +17,21 @@ export const REASONS = [
   'no-candidate', // no healthy candidate holds the digest
   'unverified-denied', // no digest could be learned and unverifiedTags is deny
   'deadline', // registry state was not known within the admission deadline
+  'source-error', // its own location answered the lookup with an error: no reason to move the pod
   'no-route', // no route matches the image
   'invalid-reference', // the image is not a valid reference
   'already-rewritten', // regroute rewrote this container before (reinvocation)
 ] as const;
 export type Reason = (typeof REASONS)[number];
+
+/** Images left where they are because something was down, stale, late or wrong: what users and operators are told. */
+export const LEFT_FOR_A_FAULT: ReadonlySet<Reason> = new Set([
+  'deadline',
+  'source-error',
+  'no-candidate',
+  'stale-mirror-skipped',
+  'unverified-denied',
+]);
 
 /** Where the digest to route came from. */
 export type DigestAnswer =
@@ -51,6 +61,7 @@ export type Verdict =
   | 'absent'
   | 'stale'
   | 'unknown'
+  | 'error'
   | 'not-checked'
   | 'no-tag'
   | 'pull-secret-unavailable';
@@ -155,8 +166,10 @@ function decideByDigest(
         verdicts: all,
       };
     }
-    // Its own location not answering in time is no reason to move the pod elsewhere: the safe default stands.
+    // Its own location not answering in time, or answering with an error, is no reason to move the pod
+    // elsewhere: the safe default stands.
     if (verdict === 'unknown' && candidate.isOwn) return unchanged('deadline', verdicts);
+    if (verdict === 'error' && candidate.isOwn) return unchanged('source-error', verdicts);
   }
   return unchanged(whyNone(verdicts), verdicts);
 }

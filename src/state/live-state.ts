@@ -80,7 +80,8 @@ export class LiveState implements RegistryState {
     const result = await untilAborted(this.#head(location, digest), signal, null);
     if (result?.kind === 'found') return 'present';
     if (result?.kind === 'not-found') return 'absent';
-    return 'unknown';
+    // A request that ran out of time is as unanswered as one the deadline cut short.
+    return result === null || result.availability === 'timeout' ? 'unknown' : 'error';
   }
 
   knownPresence(location: RepositoryLocation, digest: string): Presence {

@@ -14,7 +14,11 @@ export type TagAnswer =
   | { readonly kind: 'absent' }
   | { readonly kind: 'unknown'; readonly cause: 'deadline' | 'unhealthy' | 'error' };
 
-export type Presence = 'present' | 'absent' | 'unknown';
+/**
+ * Whether a repository holds a manifest. `unknown`: no answer (not asked, or not in time); `error`: the registry
+ * answered, but not with anything to trust (a 5xx, refused credentials, a digest that does not match).
+ */
+export type Presence = 'present' | 'absent' | 'unknown' | 'error';
 
 export interface RegistryState {
   /** The prober's verdict; never does I/O. */

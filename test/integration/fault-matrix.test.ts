@@ -74,7 +74,7 @@ function expected(fault: Fault, role: Role): Cell {
   // cannot tell whether it holds the digest; for a tag lookup the announcement is all it can learn without a pull.
   if (fault === 'wrong-digest') {
     if (role === 'source') {
-      return { tagged: { to: null, reason: 'source-healthy' }, pinned: { to: null, reason: 'deadline' } };
+      return { tagged: { to: null, reason: 'source-healthy' }, pinned: { to: null, reason: 'source-error' } };
     }
     if (role === 'preferred') {
       return {
@@ -82,7 +82,7 @@ function expected(fault: Fault, role: Role): Cell {
         pinned: { to: 'last', reason: 'source-unhealthy' },
       };
     }
-    return { tagged: { to: 'last', reason: 'unverified-tag' }, pinned: { to: null, reason: 'deadline' } };
+    return { tagged: { to: 'last', reason: 'unverified-tag' }, pinned: { to: null, reason: 'no-candidate' } };
   }
   // Every other fault makes the probes call the registry down (or rate-limited): it is skipped.
   if (role === 'source') {

@@ -64,6 +64,23 @@ describe('decide', () => {
     );
   });
 
+  it('leaves the image, saying why, when its own location answers the digest lookup with an error', () => {
+    const decision = decide(image, match, seen([healthy('error'), healthy('present')]), allow);
+    assert.equal(decision.target, null);
+    assert.equal(decision.reason, 'source-error');
+    assert.deepEqual(
+      decision.verdicts.map((v) => v.verdict),
+      ['error'],
+    );
+  });
+
+  it('passes over a mirror that answered with an error, and says no-candidate when none is left', () => {
+    const routed = decide(image, match, seen([down, healthy('error'), healthy('present')]), allow);
+    assert.equal(routed.candidate?.registry, 'cache.local:5000');
+    const none = decide(image, match, seen([down, healthy('error'), down]), allow);
+    assert.equal(none.reason, 'no-candidate');
+  });
+
   it('treats a rate-limited source like a down one', () => {
     const decision = decide(
       image,
