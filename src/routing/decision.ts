@@ -1,7 +1,7 @@
 // The routing decision for one image: which candidate serves it and why. Pure: it reads an observation, never fetches.
 import type { Reference } from '../reference/index.js';
 import { effectiveTag } from '../reference/index.js';
-import type { Health, Presence, TagAnswer } from '../state/state.js';
+import { type Health, locationKey, type Presence, type TagAnswer } from '../state/state.js';
 import type { Candidate, RouteMatch } from './route.js';
 
 /** A closed set of reasons: audit log, metrics and kubectl warnings share it. */
@@ -96,8 +96,6 @@ export const unchanged = (reason: Reason, verdicts: readonly CandidateVerdict[] 
   verdicts,
 });
 
-const repositoryOf = (candidate: Candidate) => `${candidate.registry}/${candidate.repository}`;
-
 const isDown = (health: Health): health is 'unhealthy' | 'rate-limited' =>
   health === 'unhealthy' || health === 'rate-limited';
 
@@ -151,11 +149,11 @@ function decideByDigest(
     const seen = observation.candidates[index];
     let verdict: Verdict = seen ? verdictFor(seen, digest) : 'not-checked';
     if (verdict === 'chosen' && !candidate.isOwn && !canUse(candidate)) verdict = 'pull-secret-unavailable';
-    verdicts.push({ location: repositoryOf(candidate), verdict });
+    verdicts.push({ location: locationKey(candidate), verdict });
     if (verdict === 'chosen') {
       const rest = match.candidates
         .slice(index + 1)
-        .map((c) => ({ location: repositoryOf(c), verdict: 'not-checked' as const }));
+        .map((c) => ({ location: locationKey(c), verdict: 'not-checked' as const }));
       const all = [...verdicts, ...rest];
       if (candidate.isOwn) return { ...unchanged('source-healthy', all), digest };
       return {
@@ -196,7 +194,7 @@ function decideByTag(
       verdict = candidate.isOwn || canUse(candidate) ? 'chosen' : 'pull-secret-unavailable';
     else if (tag?.kind === 'unknown') verdict = 'unknown';
     else verdict = tag ? 'no-tag' : 'not-checked';
-    verdicts.push({ location: repositoryOf(candidate), verdict });
+    verdicts.push({ location: locationKey(candidate), verdict });
     if (verdict === 'chosen' && tag?.kind === 'digest') {
       if (candidate.isOwn) return unchanged('unverified-tag', verdicts);
       return {

@@ -44,6 +44,18 @@ async function dryRunReview(): Promise<{ records: AuditRecord[]; outcome: Mutate
   return { records: auditRecords(request, outcome, 1.25), outcome };
 }
 
+/** The audit records of a review as sent, after the pipeline ran over it. */
+async function recordsOf(review: unknown): Promise<AuditRecord[]> {
+  const decoded = decodeReview(review);
+  assert.ok(decoded.ok);
+  const outcome = await mutate(
+    decoded.review.request,
+    { config, state: state() },
+    AbortSignal.timeout(10_000),
+  );
+  return auditRecords(decoded.review.request, outcome, 1);
+}
+
 const byContainer = (records: AuditRecord[], name: string) => records.find((r) => r.container === name);
 
 describe('audit records of the dry-run fixture', () => {
@@ -128,14 +140,7 @@ describe('audit records of odd cases', () => {
       { apiVersion: 'v1', kind: 'Node', name: 'n1', uid: 'u1' },
       { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'web', uid: 'u2', controller: true },
     ];
-    const decoded = decodeReview(review);
-    assert.ok(decoded.ok);
-    const outcome = await mutate(
-      decoded.review.request,
-      { config, state: state() },
-      AbortSignal.timeout(10_000),
-    );
-    const [first] = auditRecords(decoded.review.request, outcome, 1);
+    const [first] = await recordsOf(review);
     assert.equal(first?.pod, 'web-0');
     assert.equal(first?.owner, 'StatefulSet/web');
   });
@@ -146,14 +151,7 @@ describe('audit records of odd cases', () => {
     );
     const [first] = review.request.object.spec.containers;
     if (first) first.image = 'Nginx:1.27';
-    const decoded = decodeReview(review);
-    assert.ok(decoded.ok);
-    const outcome = await mutate(
-      decoded.review.request,
-      { config, state: state() },
-      AbortSignal.timeout(10_000),
-    );
-    const web = byContainer(auditRecords(decoded.review.request, outcome, 1), 'web');
+    const web = byContainer(await recordsOf(review), 'web');
     assert.equal(web?.reason, 'invalid-reference');
     assert.ok(web?.error && web.error.length > 0);
   });
@@ -164,14 +162,7 @@ describe('audit records of odd cases', () => {
     );
     const [migrate] = review.request.object.spec.initContainers;
     if (migrate) migrate.image = { toString: 1 };
-    const decoded = decodeReview(review);
-    assert.ok(decoded.ok);
-    const outcome = await mutate(
-      decoded.review.request,
-      { config, state: state() },
-      AbortSignal.timeout(10_000),
-    );
-    const records = auditRecords(decoded.review.request, outcome, 1);
+    const records = await recordsOf(review);
     assert.equal(byContainer(records, 'migrate')?.from, '(object)');
     assert.equal(byContainer(records, 'migrate')?.reason, 'invalid-reference');
     assert.ok(byContainer(records, 'web')?.to, 'the other images are still routed');
