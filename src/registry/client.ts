@@ -85,7 +85,13 @@ export interface PingResult {
 }
 
 export type ManifestResult =
-  | { kind: 'found'; digest: string; mediaType: string }
+  | {
+      kind: 'found';
+      digest: string;
+      mediaType: string;
+      /** Set when the body was read (a GET): the digests an index or manifest list names, [] for a manifest. */
+      children?: string[];
+    }
   | { kind: 'not-found' }
   | { kind: 'error'; availability: Availability; status?: number; retryAfterMs?: number; message: string };
 
@@ -351,6 +357,26 @@ export class RegistryClient {
     }
   }
 
+  /**
+   * Like headManifest, but always reads the manifest and hashes its bytes: a registry that answers HEAD with
+   * whatever digest it was asked for cannot pass this one. The result also names an index's child manifests.
+   */
+  async getManifest(repository: string, reference: string, { signal }: CallOptions): Promise<ManifestResult> {
+    if (!REPOSITORY.test(repository)) return invalid(`invalid repository name "${repository}"`);
+    if (parseDigest(reference) === undefined && !TAG.test(reference))
+      return invalid(`invalid tag or digest "${reference}"`);
+    try {
+      return await this.#getManifest(
+        `/v2/${repository}/manifests/${reference}`,
+        repositoryScope(repository),
+        reference,
+        signal,
+      );
+    } catch (error) {
+      return { kind: 'error', availability: availabilityOf(error), message: this.#describe(error) };
+    }
+  }
+
   /** Destroys the connection pools; calls in flight end as 'unreachable' and token exchanges are abandoned. */
   async close(): Promise<void> {
     this.#closing.abort();
@@ -406,7 +432,13 @@ export class RegistryClient {
     if (announced && announced.algorithm === algorithm && `${algorithm}:${announced.hex}` !== digest) {
       return mismatch(`${algorithm}:${announced.hex}`, digest, 'Docker-Content-Digest');
     }
-    return { kind: 'found', digest, mediaType: contentType || mediaTypeField(bytes) };
+    const fields = manifestFields(bytes);
+    return {
+      kind: 'found',
+      digest,
+      mediaType: contentType || fields.mediaType,
+      children: fields.children,
+    };
   }
 
   /**
@@ -650,12 +682,23 @@ function mismatch(expected: string, actual: string, what = 'the reference'): Man
   };
 }
 
-/** The manifest's own `mediaType` field, for registries that send no Content-Type; '' when absent. */
-function mediaTypeField(bytes: Buffer): string {
+/**
+ * The manifest's own `mediaType` field (for registries that send no Content-Type; '' when absent) and the digests
+ * of the manifests an index or manifest list names ([] for anything else).
+ */
+function manifestFields(bytes: Buffer): { mediaType: string; children: string[] } {
   try {
-    const { mediaType } = JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown };
-    return typeof mediaType === 'string' ? mediaType : '';
+    const { mediaType, manifests } = JSON.parse(bytes.toString('utf8')) as {
+      mediaType?: unknown;
+      manifests?: unknown;
+    };
+    const children = Array.isArray(manifests)
+      ? manifests.flatMap((m: { digest?: unknown }) =>
+          typeof m?.digest === 'string' && parseDigest(m.digest) !== undefined ? [m.digest] : [],
+        )
+      : [];
+    return { mediaType: typeof mediaType === 'string' ? mediaType : '', children };
   } catch {
-    return '';
+    return { mediaType: '', children: [] };
   }
 }

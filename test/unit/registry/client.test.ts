@@ -182,7 +182,12 @@ describe('RegistryClient', () => {
       assert.ok(ping.latencyMs >= 0);
 
       const found = await client.headManifest('team/app', 'v1', deadline());
-      assert.deepEqual(found, { kind: 'found', digest: sha256(INDEX.body), mediaType: OCI_INDEX });
+      assert.deepEqual(found, {
+        kind: 'found',
+        digest: sha256(INDEX.body),
+        mediaType: OCI_INDEX,
+        children: [],
+      });
       const head = server.requests.find((r) => r.method === 'HEAD');
       assert.equal(head?.path, '/v2/team/app/manifests/v1');
       for (const type of [OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST]) {
@@ -230,7 +235,12 @@ describe('RegistryClient', () => {
       const server = await serve(t, manifestStore(STORE, { omitDigest: true }));
       const client = await clientFor(t, server);
       const found = await client.headManifest('team/app', 'v1', deadline());
-      assert.deepEqual(found, { kind: 'found', digest: sha256(INDEX.body), mediaType: OCI_INDEX });
+      assert.deepEqual(found, {
+        kind: 'found',
+        digest: sha256(INDEX.body),
+        mediaType: OCI_INDEX,
+        children: [],
+      });
       assert.deepEqual(
         server.requests.map((r) => r.method),
         ['HEAD', 'GET'],
@@ -245,6 +255,46 @@ describe('RegistryClient', () => {
       assert.equal(result.kind, 'error');
       assert.equal(result.kind === 'error' && result.availability, 'server-error');
       assert.match(result.kind === 'error' ? result.message : '', /digest mismatch/);
+    });
+
+    it('getManifest catches a registry whose HEAD echoes any digest asked for', async (t) => {
+      const wanted = sha256('content this registry does not hold');
+      // The lie: HEAD for the wanted digest answers 200 with that digest, but the bytes are other content.
+      const server = await serve(
+        t,
+        manifestStore({ [`team/app@${wanted}`]: INDEX }, { announceDigest: wanted }),
+      );
+      const client = await clientFor(t, server);
+      assert.equal((await client.headManifest('team/app', wanted, deadline())).kind, 'found');
+      const verified = await client.getManifest('team/app', wanted, deadline());
+      assert.equal(verified.kind, 'error');
+      assert.match(verified.kind === 'error' ? verified.message : '', /digest mismatch/);
+      assert.deepEqual(
+        server.requests.map((r) => r.method),
+        ['HEAD', 'GET'],
+      );
+    });
+
+    it('getManifest names the child manifests of an index', async (t) => {
+      const child = sha256(MANIFEST.body);
+      const index: StoredManifest = {
+        mediaType: OCI_INDEX,
+        body: Buffer.from(
+          JSON.stringify({
+            schemaVersion: 2,
+            mediaType: OCI_INDEX,
+            manifests: [{ mediaType: DOCKER_MANIFEST, digest: child, size: MANIFEST.body.length }],
+          }),
+        ),
+      };
+      const server = await serve(t, manifestStore({ 'team/app:v1': index }));
+      const client = await clientFor(t, server);
+      assert.deepEqual(await client.getManifest('team/app', 'v1', deadline()), {
+        kind: 'found',
+        digest: sha256(index.body),
+        mediaType: OCI_INDEX,
+        children: [child],
+      });
     });
 
     it('never answers found when HEAD announces another digest than the one requested', async (t) => {
@@ -276,6 +326,7 @@ describe('RegistryClient', () => {
         kind: 'found',
         digest: sha256(MANIFEST.body),
         mediaType: DOCKER_MANIFEST,
+        children: [],
       });
       assert.deepEqual(await client.headManifest('library/busybox', 'missing', deadline()), {
         kind: 'not-found',
