@@ -182,12 +182,7 @@ describe('RegistryClient', () => {
       assert.ok(ping.latencyMs >= 0);
 
       const found = await client.headManifest('team/app', 'v1', deadline());
-      assert.deepEqual(found, {
-        kind: 'found',
-        digest: sha256(INDEX.body),
-        mediaType: OCI_INDEX,
-        children: [],
-      });
+      assert.deepEqual(found, { kind: 'found', digest: sha256(INDEX.body), mediaType: OCI_INDEX });
       const head = server.requests.find((r) => r.method === 'HEAD');
       assert.equal(head?.path, '/v2/team/app/manifests/v1');
       for (const type of [OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST]) {
