@@ -1,9 +1,9 @@
 // What the apiserver does with a webhook's answer: decode the base64 JSON patch, apply it (RFC 6902), and the
-// Pod must still validate against the Kubernetes schema.
+// Pod must still validate against the Kubernetes schema, with no field the schema lacks.
 import assert from 'node:assert/strict';
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
-import { Pod } from 'kubernetes-models/v1';
 import type { AdmissionResponse } from '../../src/admission/review.js';
+import { assertStrictlyValidPod } from './strict-schema.js';
 
 export function patchOf(response: AdmissionResponse): Operation[] {
   if (response.patch === undefined) return [];
@@ -20,7 +20,10 @@ export function applyResponse(pod: unknown, response: AdmissionResponse): Record
   return fastJsonPatch.applyPatch(copy, ops, true, false).newDocument as Record<string, unknown>;
 }
 
-/** Throws with the schema's message when the object is not a valid Pod. */
+/**
+ * Throws with the schema's message when the object is not a valid Pod, and names any field outside the Pod schema:
+ * a patch that wrote `imagePullSecret` or `annotaions` would otherwise pass, and the apiserver drop the field.
+ */
 export function assertValidPod(pod: unknown): void {
-  new Pod(pod as ConstructorParameters<typeof Pod>[0]).validate();
+  assertStrictlyValidPod(pod);
 }

@@ -13,13 +13,13 @@ import {
 } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { idOf, type KubeObject } from '../../helpers/kustomize.js';
+import { unknownFields, type Validatable } from '../../helpers/strict-schema.js';
+
+// The strict check moved to test/helpers, where the admission tests use it for Pods too.
+export { unknownFields };
 
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const deployDir = fileURLToPath(new URL('../../../deploy/', import.meta.url));
-
-interface Validatable {
-  validate(): void;
-}
 
 /** A kubernetes-models class: constructs a typed object, validates it, and recognises its apiVersion and kind. */
 interface ModelClass<T extends Validatable> {
@@ -45,37 +45,6 @@ const models: ModelClass<Validatable>[] = [
   Issuer,
   Certificate,
 ];
-
-/**
- * Field paths the schema does not know. The kubernetes-models validators accept unknown fields, as the apiserver
- * does when it prunes them, so a misspelt field would pass and silently vanish. Every field the validator reads
- * is recorded; an object's key it never read is not in the schema.
- */
-function unknownFields(model: Validatable): string[] {
-  const read = new Map<object, Set<PropertyKey>>();
-  const recording = (value: unknown): unknown => {
-    if (typeof value !== 'object' || value === null) return value;
-    const keys = read.get(value) ?? new Set<PropertyKey>();
-    read.set(value, keys);
-    return new Proxy(value, {
-      get(target, key, receiver) {
-        keys.add(key);
-        return recording(Reflect.get(target, key, receiver));
-      },
-    });
-  };
-  Object.getPrototypeOf(model).validate.call(recording(model));
-  const unknown: string[] = [];
-  const walk = (value: unknown, path: string): void => {
-    if (typeof value !== 'object' || value === null) return;
-    for (const [key, child] of Object.entries(value)) {
-      if (!Array.isArray(value) && !read.get(value)?.has(key)) unknown.push(`${path}/${key}`);
-      walk(child, `${path}/${key}`);
-    }
-  };
-  walk(model, '');
-  return unknown;
-}
 
 /**
  * The object as the apiserver reads it. kustomize wraps a Secret's base64 data over lines of 70 characters; Go's
