@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import { parseAllDocuments } from 'yaml';
 
@@ -26,6 +27,8 @@ interface Target {
   version?: string;
   kind?: string;
   name?: string;
+  /** Comma-separated `key=value` and `key` terms, all of which must hold. */
+  labelSelector?: string;
 }
 
 interface Generator {
@@ -36,8 +39,10 @@ interface Generator {
 }
 
 interface Kustomization {
+  kind?: string;
   namespace?: string;
   resources?: string[];
+  components?: string[];
   labels?: { pairs: Record<string, string> }[];
   patches?: { path: string; target?: Target }[];
   configMapGenerator?: Generator[];
@@ -57,6 +62,7 @@ const KUSTOMIZATION_FIELDS = [
   'kind',
   'namespace',
   'resources',
+  'components',
   'labels',
   'patches',
   'configMapGenerator',
@@ -64,10 +70,13 @@ const KUSTOMIZATION_FIELDS = [
 ];
 const GENERATOR_FIELDS = ['name', 'type', 'files', 'options'];
 const PATCH_FIELDS = ['path', 'target'];
-const TARGET_FIELDS = ['group', 'version', 'kind', 'name'];
+const TARGET_FIELDS = ['group', 'version', 'kind', 'name', 'labelSelector'];
+const COMPONENT_KIND = 'Component';
 
 // kustomize takes the scope of a kind from its built-in OpenAPI document and counts unknown kinds (custom
 // resources such as cert-manager's Issuer) as namespaced; these are the cluster-scoped kinds deploy/ uses.
+// ValidatingAdmissionPolicy and its binding are cluster-scoped too, but kustomize (5.7) does not know them and puts
+// them in the kustomization's namespace like any namespaced kind; so does this renderer.
 const CLUSTER_SCOPED = new Set([
   'Namespace',
   'ClusterRole',
@@ -182,13 +191,24 @@ function groupAndVersion(apiVersion: string): { group: string; version: string }
     : { group: apiVersion.slice(0, slash), version: apiVersion.slice(slash + 1) };
 }
 
+/** Equality and existence terms only; `!=`, `!key` and set-based terms are refused, not misread. */
+function selects(selector: string, labels: Record<string, string> = {}): boolean {
+  return selector.split(',').every((term) => {
+    const match = /^\s*([A-Za-z0-9._/-]+)\s*(?:={1,2}\s*([A-Za-z0-9._-]*))?\s*$/.exec(term);
+    if (!match) throw new Error(`label selector term "${term}" is outside the subset`);
+    const [, key = '', value] = match;
+    return value === undefined ? Object.hasOwn(labels, key) : labels[key] === value;
+  });
+}
+
 function matches(o: KubeObject, target: Target): boolean {
   const { group, version } = groupAndVersion(o.apiVersion);
   return (
     (target.group === undefined || target.group === group) &&
     (target.version === undefined || target.version === version) &&
     (target.kind === undefined || target.kind === o.kind) &&
-    (target.name === undefined || target.name === o.metadata.name)
+    (target.name === undefined || target.name === o.metadata.name) &&
+    (target.labelSelector === undefined || selects(target.labelSelector, o.metadata.labels))
   );
 }
 
@@ -234,20 +254,35 @@ function applyPatch(dir: string, patch: { path: string; target?: Target }, resou
     matches(r.object, { group, version, kind: smp.kind, name: smp.metadata.name }),
   );
   if (targets.length !== 1) throw new Error(`${file}: matches ${targets.length} objects, not one`);
-  const { apiVersion: _a, kind: _k, ...body } = smp;
+  const { apiVersion: _a, kind: _k, $patch: directive, ...body } = smp;
+  // `$patch: delete` on the whole object removes it, as an overlay does to replace an object of its base.
+  if (directive === 'delete') {
+    resources.splice(resources.indexOf(targets[0] as Resource), 1);
+    return;
+  }
+  if (directive !== undefined) throw new Error(`${file}: $patch: ${directive} is outside the subset`);
   mergeMaps((targets[0] as Resource).object, body, file);
 }
 
-/** One kustomization and everything it includes, before names get their content hash. */
-function accumulate(dir: string): Resource[] {
+/**
+ * One kustomization and everything it includes, before names get their content hash. A Component is accumulated
+ * into the list of the kustomization that names it, after that one's resources: its own resources join the list,
+ * and its generators, patches and labels apply to everything in it, as kustomize does.
+ */
+function accumulate(dir: string, resources: Resource[] = [], asComponent = false): Resource[] {
   const k = readKustomization(dir);
-  const resources: Resource[] = [];
+  if ((k.kind === COMPONENT_KIND) !== asComponent) {
+    throw new Error(
+      `${dir}: ${asComponent ? 'a component must be' : 'only components may be'} a ${COMPONENT_KIND}`,
+    );
+  }
   for (const entry of k.resources ?? []) {
     const path = resolve(dir, entry);
     if (statSync(path).isDirectory()) resources.push(...accumulate(path));
     else
       resources.push(...readYamlDocuments(path).map((d) => ({ object: asObject(d, path), hashName: false })));
   }
+  for (const entry of k.components ?? []) accumulate(resolve(dir, entry), resources, true);
   resources.push(...generate(dir, k));
 
   if (k.namespace !== undefined) {
@@ -335,12 +370,28 @@ export function renderKustomization(dir: string): KubeObject[] {
   return resources.map((r) => r.object);
 }
 
-export const kubectlAvailable = (): boolean =>
-  spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore', timeout: 30_000 }).status === 0;
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+const pinnedKubectl = join(repoRoot, '.tools', 'bin', 'kubectl');
 
-/** The reference renderer, where kubectl is installed. */
+/**
+ * The kubectl that scripts/install-tools.mjs pins, installed first when missing (the test set-up normally has):
+ * the comparison runs on every machine, against one kustomize version, instead of skipping where none is found.
+ */
+export function kubectl(): string {
+  if (!existsSync(pinnedKubectl)) {
+    const install = spawnSync(process.execPath, [join(repoRoot, 'scripts', 'install-tools.mjs')], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      timeout: 600_000,
+    });
+    if (install.status !== 0 || !existsSync(pinnedKubectl))
+      throw new Error(`no kubectl at ${pinnedKubectl}: run node scripts/install-tools.mjs`);
+  }
+  return pinnedKubectl;
+}
+
+/** The reference renderer. */
 export function renderWithKubectl(dir: string): KubeObject[] {
-  const result = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8', timeout: 60_000 });
+  const result = spawnSync(kubectl(), ['kustomize', dir], { encoding: 'utf8', timeout: 60_000 });
   if (result.status !== 0) throw new Error(`kubectl kustomize ${dir}: ${result.stderr || result.error}`);
   return parseAllDocuments(result.stdout).flatMap((d) => {
     const value: unknown = d.toJS();
