@@ -6,10 +6,12 @@ import { EXIT, type Io, processIo } from './cli/io.js';
 import { probeCommand, probeUsage } from './cli/probe.js';
 import { reviewCommand, reviewUsage } from './cli/review.js';
 import { serveCommand, serveUsage } from './cli/serve.js';
+import { syncPullSecretsCommand, syncPullSecretsUsage } from './cli/sync-pull-secrets.js';
 import { ConfigError } from './config/load.js';
 
 const commands: Record<string, { run: (args: string[], io: Io) => Promise<number>; usage: string }> = {
   serve: { run: serveCommand, usage: serveUsage },
+  'sync-pull-secrets': { run: syncPullSecretsCommand, usage: syncPullSecretsUsage },
   review: { run: reviewCommand, usage: reviewUsage },
   explain: { run: explainCommand, usage: explainUsage },
   probe: { run: probeCommand, usage: probeUsage },
