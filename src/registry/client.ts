@@ -1,4 +1,5 @@
 // One registry's HTTP client: origin and TLS trust, the auth handshake, and /v2/ ping and manifest HEAD as values.
+import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createSecureContext, rootCertificates } from 'node:tls';
 import { inspect } from 'node:util';
@@ -93,7 +94,15 @@ export type ManifestResult =
       children?: string[];
     }
   | { kind: 'not-found' }
-  | { kind: 'error'; availability: Availability; status?: number; retryAfterMs?: number; message: string };
+  | {
+      kind: 'error';
+      availability: Availability;
+      status?: number;
+      retryAfterMs?: number;
+      message: string;
+      /** The registry served bytes that do not hash to the digest it was asked for, or announced. */
+      mismatch?: true;
+    };
 
 export type ClientSettings = Omit<RegistrySettings, 'insecure'> & { insecure?: boolean };
 
@@ -135,15 +144,33 @@ export async function createRegistryClient(options: RegistryClientOptions): Prom
  */
 async function trustStore(caFile: string, registry: string): Promise<string[]> {
   const pem = await readSetupFile(caFile, 'ca-file-unreadable', registry);
-  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+  // OpenSSL skips a CA block it cannot parse without a word: a garbled file would only show as every handshake
+  // failing, blamed on the registry. One certificate that parses is what makes the file a CA bundle.
+  if (!pemCertificates(pem).some(parses)) {
     throw new RegistrySetupError(
       'ca-file-invalid',
-      `registry ${registry}: ${caFile} holds no PEM certificate`,
+      `registry ${registry}: ${caFile} holds no parseable PEM certificate`,
     );
   }
   const extra = process.env.NODE_EXTRA_CA_CERTS;
   const extraPem = extra ? await readFile(extra, 'utf8').catch(() => undefined) : undefined;
   return [...rootCertificates, ...(extraPem ? [extraPem] : []), pem];
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----/g;
+
+/** Each `CERTIFICATE` block of a PEM bundle, with its armour. */
+function pemCertificates(pem: string): string[] {
+  return pem.match(PEM_CERTIFICATE) ?? [];
+}
+
+function parses(block: string): boolean {
+  try {
+    new X509Certificate(block);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 type Challenge = { scheme: 'basic' } | { scheme: 'bearer'; realm: string; service?: string };
@@ -242,6 +269,8 @@ export class RegistryClient {
   readonly #userAgent: string;
   readonly #closing = new AbortController();
   #challenge: Challenge | undefined;
+  #calls = 0;
+  readonly #idle: (() => void)[] = [];
 
   /** Use createRegistryClient, which reads the files this takes the contents of. */
   constructor(
@@ -275,11 +304,57 @@ export class RegistryClient {
     });
   }
 
+  /** Whether a call is under way: a pool evicts only a client no caller is using. */
+  get busy(): boolean {
+    return this.#calls > 0;
+  }
+
+  get closed(): boolean {
+    return this.#closing.signal.aborted;
+  }
+
   /**
    * `GET /v2/`. Healthy on 200; on 401, healthy when the registry sent a challenge and, with credentials
    * configured, the authenticated retry succeeds. Without credentials a challenge is all a healthy registry owes.
    */
-  async ping({ signal }: CallOptions): Promise<PingResult> {
+  ping(options: CallOptions): Promise<PingResult> {
+    return this.#using(() => this.#ping(options));
+  }
+
+  /**
+   * Whether the registry holds `repository` (path without host) at `reference` (tag or digest), and under which
+   * digest. Never throws: network, auth and protocol failures come back as `kind: 'error'`.
+   */
+  headManifest(repository: string, reference: string, options: CallOptions): Promise<ManifestResult> {
+    return this.#using(() => this.#headManifest(repository, reference, options));
+  }
+
+  /**
+   * Like headManifest, but always reads the manifest and hashes its bytes: a registry that answers HEAD with
+   * whatever digest it was asked for cannot pass this one. The result also names an index's child manifests.
+   */
+  getManifest(repository: string, reference: string, options: CallOptions): Promise<ManifestResult> {
+    return this.#using(() => this.#readManifest(repository, reference, options));
+  }
+
+  /** Resolves once no call is under way (at once when none is). */
+  whenIdle(): Promise<void> {
+    if (this.#calls === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  /** Counts the call while it runs; the count goes up before the caller's turn ends. */
+  async #using<T>(call: () => Promise<T>): Promise<T> {
+    this.#calls += 1;
+    try {
+      return await call();
+    } finally {
+      this.#calls -= 1;
+      if (this.#calls === 0) for (const resolve of this.#idle.splice(0)) resolve();
+    }
+  }
+
+  async #ping({ signal }: CallOptions): Promise<PingResult> {
     const started = performance.now();
     const latencyMs = (): number => performance.now() - started;
     const req = this.#request('GET', '/v2/', {}, 'ping');
@@ -314,11 +389,7 @@ export class RegistryClient {
     }
   }
 
-  /**
-   * Whether the registry holds `repository` (path without host) at `reference` (tag or digest), and under which
-   * digest. Never throws: network, auth and protocol failures come back as `kind: 'error'`.
-   */
-  async headManifest(
+  async #headManifest(
     repository: string,
     reference: string,
     { signal }: CallOptions,
@@ -357,11 +428,11 @@ export class RegistryClient {
     }
   }
 
-  /**
-   * Like headManifest, but always reads the manifest and hashes its bytes: a registry that answers HEAD with
-   * whatever digest it was asked for cannot pass this one. The result also names an index's child manifests.
-   */
-  async getManifest(repository: string, reference: string, { signal }: CallOptions): Promise<ManifestResult> {
+  async #readManifest(
+    repository: string,
+    reference: string,
+    { signal }: CallOptions,
+  ): Promise<ManifestResult> {
     if (!REPOSITORY.test(repository)) return invalid(`invalid repository name "${repository}"`);
     if (parseDigest(reference) === undefined && !TAG.test(reference))
       return invalid(`invalid tag or digest "${reference}"`);
@@ -679,6 +750,7 @@ function mismatch(expected: string, actual: string, what = 'the reference'): Man
     kind: 'error',
     availability: 'server-error',
     message: `digest mismatch: ${what} says ${expected}, the manifest hashes to ${actual}`,
+    mismatch: true,
   };
 }
 

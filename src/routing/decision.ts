@@ -1,7 +1,7 @@
 // The routing decision for one image: which candidate serves it and why. Pure: it reads an observation, never fetches.
 import type { Reference } from '../reference/index.js';
 import { effectiveTag } from '../reference/index.js';
-import { type Health, locationKey, type Presence, type TagAnswer } from '../state/state.js';
+import { type Health, isFailing, locationKey, type Presence, type TagAnswer } from '../state/state.js';
 import type { Candidate, RouteMatch } from './route.js';
 
 /** A closed set of reasons: audit log, metrics and kubectl warnings share it. */
@@ -10,12 +10,13 @@ export const REASONS = [
   'source-unhealthy', // its own registry is down or rate-limited
   'source-missing-digest', // its own location is up but does not hold the digest
   'preferred-candidate', // an earlier candidate in the route holds the digest
-  'unverified-tag', // no digest could be learned; routed by tag (unverifiedTags: allow)
+  'unverified-tag', // the source is down and no digest of it is known; the candidates agree on the tag (allow)
   // The image is left as it is:
   'source-healthy', // its own location is the first healthy candidate holding the digest
   'stale-mirror-skipped', // candidates were skipped because their tag points at other content
   'no-candidate', // no healthy candidate holds the digest
-  'unverified-denied', // no digest could be learned and unverifiedTags is deny
+  'unverified-denied', // the source is down, no digest of it is known and unverifiedTags is deny
+  'unverified-conflict', // the source is down, no digest of it is known, and the candidates' tags disagree
   'deadline', // registry state was not known within the admission deadline
   'source-error', // its own location answered the lookup with an error: no reason to move the pod
   'no-route', // no route matches the image
@@ -31,6 +32,7 @@ export const LEFT_FOR_A_FAULT: ReadonlySet<Reason> = new Set([
   'no-candidate',
   'stale-mirror-skipped',
   'unverified-denied',
+  'unverified-conflict',
 ]);
 
 /** Where the digest to route came from. */
@@ -52,6 +54,8 @@ export interface Observation {
   readonly candidates: readonly CandidateObservation[];
   /** Health of the registry the image points at, which need not be a candidate. */
   readonly ownHealth: Health;
+  /** Health of the route's source, which defines the content of a tag. */
+  readonly sourceHealth: Health;
 }
 
 export type Verdict =
@@ -62,8 +66,11 @@ export type Verdict =
   | 'stale'
   | 'unknown'
   | 'error'
+  | 'mismatch' // served bytes that do not hash to the digest it claimed
   | 'not-checked'
   | 'no-tag'
+  | 'single-platform' // its tag names one platform's manifest of the index another candidate holds
+  | 'conflict' // its tag names content the other candidates' tags do not
   | 'pull-secret-unavailable';
 
 export interface CandidateVerdict {
@@ -80,6 +87,8 @@ export interface Decision {
   readonly digest: string | null;
   readonly candidate: Candidate | null;
   readonly verdicts: readonly CandidateVerdict[];
+  /** Set when the digest is the source's last-known answer for the tag (the source failing): its age. */
+  readonly lastKnownAgeMs?: number;
 }
 
 export interface DecideOptions {
@@ -96,8 +105,7 @@ export const unchanged = (reason: Reason, verdicts: readonly CandidateVerdict[] 
   verdicts,
 });
 
-const isDown = (health: Health): health is 'unhealthy' | 'rate-limited' =>
-  health === 'unhealthy' || health === 'rate-limited';
+const isDown = isFailing;
 
 function verdictFor(observation: CandidateObservation, digest: string): Verdict {
   if (isDown(observation.health)) return observation.health;
@@ -172,60 +180,99 @@ function decideByDigest(
   return unchanged(whyNone(verdicts), verdicts);
 }
 
-/** No digest is known anywhere: the first healthy candidate that has the tag, if the policy allows. */
+/**
+ * The digest the candidates' tags agree on: the only one they name, or an index naming every other one they name
+ * (mirrors filled by pulling one platform hold a child of the index under the tag). Null when they disagree otherwise.
+ */
+function agreedDigest(tags: readonly TagAnswer[]): string | null {
+  const answers = tags.filter((t): t is Extract<TagAnswer, { kind: 'digest' }> => t.kind === 'digest');
+  const digests = [...new Set(answers.map((a) => a.digest))];
+  if (digests.length <= 1) return digests[0] ?? null;
+  const covering = digests.filter((digest) => {
+    const children = new Set(answers.flatMap((a) => (a.digest === digest ? (a.children ?? []) : [])));
+    return digests.every((other) => other === digest || children.has(other));
+  });
+  return covering.length === 1 ? (covering[0] as string) : null;
+}
+
+/**
+ * The source is failing and no digest of it is known: the candidates' own tags may route the pod, only where they
+ * agree on the content, and only if the policy allows. A mirror's tag never overrules another's.
+ */
 function decideByTag(
   reference: Reference,
   match: RouteMatch,
   observation: Observation,
   options: DecideOptions,
 ): Decision {
-  const cause = observation.digest.kind === 'unknown' ? observation.digest.cause : null;
-  if (options.unverifiedTags === 'deny')
-    return unchanged(cause === 'deadline' ? 'deadline' : 'unverified-denied');
+  if (options.unverifiedTags === 'deny') return unchanged('unverified-denied');
   const canUse = options.canUse ?? (() => true);
+  const heard = match.candidates.map((_, index) => {
+    const seen = observation.candidates[index];
+    return seen && !isDown(seen.health) ? seen.tag : undefined;
+  });
+  const agreed = agreedDigest(heard.filter((t): t is TagAnswer => t !== undefined));
+  const anyDigest = heard.some((t) => t?.kind === 'digest');
   const verdicts: CandidateVerdict[] = [];
   for (const [index, candidate] of match.candidates.entries()) {
     const seen = observation.candidates[index];
-    const tag = seen?.tag;
+    const tag = heard[index];
     let verdict: Verdict;
     if (!seen) verdict = 'not-checked';
     else if (isDown(seen.health)) verdict = seen.health;
-    else if (tag?.kind === 'digest')
-      verdict = candidate.isOwn || canUse(candidate) ? 'chosen' : 'pull-secret-unavailable';
-    else if (tag?.kind === 'unknown') verdict = 'unknown';
+    else if (tag?.kind === 'digest') {
+      if (agreed === null) verdict = 'conflict';
+      else if (tag.digest !== agreed) verdict = 'single-platform';
+      else verdict = candidate.isOwn || canUse(candidate) ? 'chosen' : 'pull-secret-unavailable';
+    } else if (tag?.kind === 'unknown') verdict = 'unknown';
     else verdict = tag ? 'no-tag' : 'not-checked';
     verdicts.push({ location: locationKey(candidate), verdict });
-    if (verdict === 'chosen' && tag?.kind === 'digest') {
+    if (verdict === 'chosen' && agreed !== null) {
       if (candidate.isOwn) return unchanged('unverified-tag', verdicts);
       return {
         reason: 'unverified-tag',
-        target: targetOf(candidate, reference, tag.digest),
-        digest: tag.digest,
+        target: targetOf(candidate, reference, agreed),
+        digest: agreed,
         candidate,
         verdicts,
       };
     }
   }
-  return unchanged(
-    cause === 'deadline' || verdicts.some((v) => v.verdict === 'unknown') ? 'deadline' : 'no-candidate',
-    verdicts,
-  );
+  if (anyDigest && agreed === null) return unchanged('unverified-conflict', verdicts);
+  return unchanged(verdicts.some((v) => v.verdict === 'unknown') ? 'deadline' : 'no-candidate', verdicts);
 }
 
+/**
+ * The rule (README, "How a decision is made"): a pod is pinned only to the digest its source named — the
+ * reference's own, the source's fresh answer for the tag, or its last-known answer while the probes find the source
+ * failing. A source that is up but slow or erring keeps its pod; a mirror's tag speaks only when the source is
+ * failing and nothing of it is known.
+ */
 export function decide(
   reference: Reference,
   match: RouteMatch,
   observation: Observation,
   options: DecideOptions,
 ): Decision {
-  if (observation.digest.kind === 'digest') {
-    return decideByDigest(
+  const { digest } = observation;
+  const sourceFailing = isDown(observation.sourceHealth);
+  if (digest.kind === 'digest' && (digest.from !== 'last-known' || sourceFailing)) {
+    const decision = decideByDigest(
       reference,
       match,
       observation,
-      observation.digest.digest,
+      digest.digest,
       options.canUse ?? (() => true),
     );
+    return digest.from === 'last-known' && digest.ageMs !== undefined
+      ? { ...decision, lastKnownAgeMs: digest.ageMs }
+      : decision;
+  }
+  // The source says the tag does not exist: no other registry's tag can make it so.
+  if (digest.kind === 'absent') return unchanged('no-candidate');
+  if (!sourceFailing) {
+    // The source is up: it defines the tag, and the kubelet pulls from it; not knowing its answer moves nothing.
+    return unchanged(digest.kind === 'unknown' && digest.cause === 'error' ? 'source-error' : 'deadline');
   }
   return decideByTag(reference, match, observation, options);
 }

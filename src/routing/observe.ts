@@ -2,7 +2,7 @@
 import type { Reference } from '../reference/index.js';
 import { effectiveTag } from '../reference/index.js';
 import { untilAborted } from '../state/deadline.js';
-import type { Presence, RegistryState, TagAnswer } from '../state/state.js';
+import { isFailing, type Presence, type RegistryState, type TagAnswer, type Trust } from '../state/state.js';
 import type { CandidateObservation, DigestAnswer, Observation } from './decision.js';
 import type { RouteMatch } from './route.js';
 
@@ -24,53 +24,63 @@ export async function observe(
       presence: 'not-checked',
     }),
   );
+  const isSource = (candidate: (typeof match.candidates)[number]) =>
+    candidate.registry === match.source.registry && candidate.repository === match.source.repository;
 
   let digest: DigestAnswer;
   if (reference.digest) digest = { kind: 'digest', digest: reference.digest, from: 'reference' };
-  else if (tag) digest = await untilAborted(state.resolveTag(match.source, tag, signal), signal, UNKNOWN_TAG);
-  else digest = { kind: 'unknown', cause: 'error' };
+  else if (!tag) digest = { kind: 'unknown', cause: 'error' };
+  else if (signal.aborted) digest = UNKNOWN_TAG;
+  else digest = await untilAborted(state.resolveTag(match.source, tag, signal), signal, UNKNOWN_TAG);
+  // Read after the lookup: a failing answer may just have taught the tracker that the source is down.
+  const sourceHealth = state.health(match.source.registry);
 
+  // No lookup starts once the deadline has passed: a pod of thousands of images must not keep the registries
+  // (and this process) busy after its answer is due.
   const lookups: Promise<void>[] = [];
-  if (digest.kind === 'digest') {
+  const launch = (work: () => Promise<void>) => {
+    if (!signal.aborted) lookups.push(work());
+  };
+  if (digest.kind === 'digest' && (digest.from !== 'last-known' || isFailing(sourceHealth))) {
     const wanted = digest.digest;
     // The source just vouched for the digest, so it holds it: no need to ask it again.
     const sourceVouched = digest.from === 'registry' || digest.from === 'cache';
     for (const [index, candidate] of match.candidates.entries()) {
       const seen = candidates[index];
       if (!seen || !usable(seen.health)) continue;
-      const isSource =
-        candidate.registry === match.source.registry && candidate.repository === match.source.repository;
-      seen.presence = sourceVouched && isSource ? 'present' : state.knownPresence(candidate, wanted);
+      // The source defines the content, so its word is enough; a mirror is trusted once its bytes hashed right.
+      const trust: Trust = isSource(candidate) ? 'claim' : 'bytes';
+      seen.presence =
+        sourceVouched && isSource(candidate) ? 'present' : state.knownPresence(candidate, wanted, trust);
       // Candidates after the first one known to hold the digest cannot change the decision.
       if (seen.presence === 'present') break;
+      if (seen.presence === 'mismatch') continue;
       if (seen.presence === 'absent' && !tag) continue;
-      lookups.push(
-        (async () => {
-          if (seen.presence === 'unknown') {
-            seen.presence = await untilAborted<Presence>(
-              state.hasManifest(candidate, wanted, signal),
-              signal,
-              'unknown',
-            );
-          }
-          // Only an absent manifest raises the question of a stale mirror; a present one settles it.
-          if (seen.presence === 'absent' && tag && !reference.digest) {
-            seen.tag = await untilAborted(state.resolveTag(candidate, tag, signal), signal, UNKNOWN_TAG);
-          }
-        })(),
-      );
+      launch(async () => {
+        if (seen.presence === 'unknown') {
+          seen.presence = await untilAborted<Presence>(
+            state.hasManifest(candidate, wanted, signal, trust),
+            signal,
+            'unknown',
+          );
+        }
+        // Only an absent manifest raises the question of a stale mirror; a present one settles it.
+        if (seen.presence === 'absent' && tag && !reference.digest && !signal.aborted) {
+          seen.tag = await untilAborted(state.resolveTag(candidate, tag, signal), signal, UNKNOWN_TAG);
+        }
+      });
     }
-  } else if (tag && unverifiedTags === 'allow') {
+  } else if (digest.kind === 'unknown' && isFailing(sourceHealth) && tag && unverifiedTags === 'allow') {
+    // Nothing of the source is known: the candidates' tags are read with their bodies, so that an index and the
+    // single-platform manifest a mirror holds under the same tag can be told apart.
     for (const [index, candidate] of match.candidates.entries()) {
       const seen = candidates[index];
       if (!seen || !usable(seen.health)) continue;
-      lookups.push(
-        untilAborted(state.resolveTag(candidate, tag, signal), signal, UNKNOWN_TAG).then((answer) => {
-          seen.tag = answer;
-        }),
-      );
+      launch(async () => {
+        seen.tag = await untilAborted(state.resolveTag(candidate, tag, signal, true), signal, UNKNOWN_TAG);
+      });
     }
   }
   await Promise.all(lookups);
-  return { digest, candidates, ownHealth };
+  return { digest, candidates, ownHealth, sourceHealth };
 }

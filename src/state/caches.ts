@@ -1,6 +1,6 @@
 // What regroute remembers of registries: tag → digest (with the last known digest kept) and digest presence.
 import { LRUCache } from 'lru-cache';
-import { locationKey, type RepositoryLocation } from './state.js';
+import { locationKey, type Presence, type RepositoryLocation, type Trust } from './state.js';
 
 export interface CacheTtls {
   readonly tagTtlMs: number;
@@ -9,8 +9,23 @@ export interface CacheTtls {
   readonly maxEntries: number;
 }
 
-/** `digest` is the latest answer (null: the tag does not exist); `lastDigest` the latest digest ever seen. */
-type TagEntry = { readonly digest: string | null; readonly lastDigest: string | null; readonly at: number };
+/**
+ * `digest` is the latest answer (null: the tag does not exist); `lastDigest` the latest digest ever seen, at
+ * `lastAt`.
+ */
+type TagEntry = {
+  readonly digest: string | null;
+  readonly lastDigest: string | null;
+  readonly lastAt: number;
+  readonly at: number;
+};
+
+/**
+ * Share of a tag's TTL after which an admission reading the entry starts one refresh in the background. A tag that
+ * pods keep asking for is refreshed before it expires, so no admission waits for it, and no answer older than the
+ * TTL is ever served as fresh.
+ */
+export const REFRESH_AHEAD = 0.75;
 
 /**
  * Tag resolutions. An entry stays after its TTL (until the LRU evicts it): stale, it is no longer an answer,
@@ -38,25 +53,29 @@ export class TagCache {
     return this.now() - entry.at < ttl ? entry.digest : undefined;
   }
 
-  /**
-   * A digest answer that expired less than one TTL ago: good enough to route with while a refresh is on its way,
-   * since the source vouched for it moments ago.
-   */
-  recent(location: RepositoryLocation, tag: string): string | undefined {
+  /** True when a fresh digest answer is old enough to be refreshed ahead of its expiry. */
+  refreshDue(location: RepositoryLocation, tag: string): boolean {
     const entry = this.#entries.get(TagCache.key(location, tag));
-    if (!entry || entry.digest === null) return undefined;
-    return this.now() - entry.at < 2 * this.ttls.tagTtlMs ? entry.digest : undefined;
+    if (!entry || entry.digest === null) return false;
+    const age = this.now() - entry.at;
+    return age >= REFRESH_AHEAD * this.ttls.tagTtlMs && age < this.ttls.tagTtlMs;
   }
 
-  lastKnown(location: RepositoryLocation, tag: string): string | undefined {
-    return this.#entries.get(TagCache.key(location, tag))?.lastDigest ?? undefined;
+  /** The latest digest ever seen for the tag, and how long ago it was seen. */
+  lastKnown(location: RepositoryLocation, tag: string): { digest: string; ageMs: number } | undefined {
+    const entry = this.#entries.get(TagCache.key(location, tag));
+    if (!entry?.lastDigest) return undefined;
+    return { digest: entry.lastDigest, ageMs: Math.max(0, this.now() - entry.lastAt) };
   }
 
   record(location: RepositoryLocation, tag: string, digest: string | null): void {
     const key = TagCache.key(location, tag);
+    const now = this.now();
+    const before = this.#entries.get(key);
     // "The tag is gone" does not erase the last digest seen: a source losing a tag is no reason to forget it.
-    const lastDigest = digest ?? this.#entries.get(key)?.lastDigest ?? null;
-    this.#entries.set(key, { digest, lastDigest, at: this.now() });
+    const lastDigest = digest ?? before?.lastDigest ?? null;
+    const lastAt = digest !== null ? now : (before?.lastAt ?? now);
+    this.#entries.set(key, { digest, lastDigest, lastAt, at: now });
   }
 
   get size(): number {
@@ -64,7 +83,13 @@ export class TagCache {
   }
 }
 
-type PresenceEntry = { readonly present: boolean; readonly at: number };
+/** `verified`: the bytes were hashed to the digest; `mismatch`: they were not (a registry caught lying). */
+type PresenceEntry = {
+  readonly present: boolean;
+  readonly verified: boolean;
+  readonly mismatch: boolean;
+  readonly at: number;
+};
 
 export class PresenceCache {
   readonly #entries: LRUCache<string, PresenceEntry>;
@@ -80,20 +105,40 @@ export class PresenceCache {
     return `${locationKey(location)}@${digest}`;
   }
 
-  get(location: RepositoryLocation, digest: string): 'present' | 'absent' | 'unknown' {
+  /**
+   * What is known of the manifest at `location`. With `trust: 'bytes'`, a presence only claimed (a HEAD) is not
+   * enough and reads as unknown, so the caller verifies it.
+   */
+  get(location: RepositoryLocation, digest: string, trust: Trust = 'claim'): Presence {
     const key = PresenceCache.key(location, digest);
     const entry = this.#entries.get(key);
     if (!entry) return 'unknown';
-    const ttl = entry.present ? this.ttls.presentTtlMs : this.ttls.absentTtlMs;
+    const ttl = entry.present || entry.mismatch ? this.ttls.presentTtlMs : this.ttls.absentTtlMs;
     if (this.now() - entry.at >= ttl) {
       this.#entries.delete(key);
       return 'unknown';
     }
-    return entry.present ? 'present' : 'absent';
+    if (entry.mismatch) return 'mismatch';
+    if (!entry.present) return 'absent';
+    return entry.verified || trust === 'claim' ? 'present' : 'unknown';
   }
 
-  record(location: RepositoryLocation, digest: string, present: boolean): void {
-    this.#entries.set(PresenceCache.key(location, digest), { present, at: this.now() });
+  record(location: RepositoryLocation, digest: string, present: boolean, verified = false): void {
+    const key = PresenceCache.key(location, digest);
+    const before = this.#entries.get(key);
+    // A HEAD confirming what a GET verified earlier does not make it less trusted.
+    const keepVerified = present && !verified && before?.present === true && before.verified;
+    this.#entries.set(key, { present, verified: verified || keepVerified, mismatch: false, at: this.now() });
+  }
+
+  /** The registry served other bytes for this digest: remembered as long as a presence, and never trusted. */
+  recordMismatch(location: RepositoryLocation, digest: string): void {
+    this.#entries.set(PresenceCache.key(location, digest), {
+      present: false,
+      verified: true,
+      mismatch: true,
+      at: this.now(),
+    });
   }
 
   get size(): number {

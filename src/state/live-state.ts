@@ -1,4 +1,5 @@
 // Registry state from live registries: caches first, then one shared request per question, never past a deadline.
+import { LRUCache } from 'lru-cache';
 import type { ManifestResult } from '../registry/index.js';
 import { type CacheTtls, PresenceCache, TagCache } from './caches.js';
 import type { ClientPool } from './clients.js';
@@ -7,11 +8,13 @@ import type { HealthTracker } from './health.js';
 import { SingleFlight } from './single-flight.js';
 import {
   type Health,
+  isFailing,
   locationKey,
   type Presence,
   type RegistryState,
   type RepositoryLocation,
   type TagAnswer,
+  type Trust,
 } from './state.js';
 
 export interface LiveStateOptions {
@@ -23,19 +26,28 @@ export interface LiveStateOptions {
   readonly requestTimeoutMs: number;
   readonly now?: () => number;
   readonly onCache?: (cache: 'tag' | 'presence', hit: boolean) => void;
+  /** A registry served bytes that do not hash to the digest it claimed: for metrics and the log. */
+  readonly onMismatch?: (location: RepositoryLocation, reference: string, message: string) => void;
   /** Caches to keep using, from the state this one replaces: what is known of registries outlives a reload. */
   readonly caches?: { readonly tags: TagCache; readonly presence: PresenceCache };
 }
 
-const isDown = (health: Health) => health === 'unhealthy' || health === 'rate-limited';
+/** The clients LiveState asks: a ClientPool, or scripted clients in tests. */
+export type Clients = Pick<ClientPool, 'get'>;
+
+type Method = 'HEAD' | 'GET';
+
+/** Which manifests an index names, by the index's digest: content-addressed, so never stale. */
+const MAX_INDEXES = 4096;
 
 export class LiveState implements RegistryState {
   readonly tags: TagCache;
   readonly presence: PresenceCache;
+  readonly #children = new LRUCache<string, readonly string[]>({ max: MAX_INDEXES });
   readonly #requests = new SingleFlight<ManifestResult>();
 
   constructor(
-    private readonly clients: ClientPool,
+    private readonly clients: Clients,
     private readonly tracker: HealthTracker,
     private readonly options: LiveStateOptions,
   ) {
@@ -47,69 +59,109 @@ export class LiveState implements RegistryState {
     return this.tracker.health(registry);
   }
 
-  async resolveTag(location: RepositoryLocation, tag: string, signal: AbortSignal): Promise<TagAnswer> {
+  async resolveTag(
+    location: RepositoryLocation,
+    tag: string,
+    signal: AbortSignal,
+    withBody = false,
+  ): Promise<TagAnswer> {
     const fresh = this.tags.fresh(location, tag);
     this.options.onCache?.('tag', fresh !== undefined);
     if (fresh === null) return { kind: 'absent' };
-    if (fresh !== undefined) return { kind: 'digest', digest: fresh, from: 'cache' };
-
-    const fallback = (cause: 'deadline' | 'unhealthy' | 'error'): TagAnswer => {
-      const digest = this.tags.lastKnown(location, tag);
-      return digest ? { kind: 'digest', digest, from: 'last-known' } : { kind: 'unknown', cause };
-    };
-    if (isDown(this.health(location.registry))) return fallback('unhealthy');
-    // Stale-while-revalidate: an answer just past its TTL routes this pod while one refresh runs for the next,
-    // so a tag refresh never holds up the admissions in flight (at 50 concurrent reviews it set their p99).
-    const recent = this.tags.recent(location, tag);
-    if (recent !== undefined) {
-      this.#head(location, tag).catch(() => {});
-      return { kind: 'digest', digest: recent, from: 'cache' };
+    if (fresh !== undefined) {
+      // Refresh-ahead: a tag pods keep asking for is looked up again before it expires, in the background, so a
+      // refresh never holds up an admission and no answer older than the TTL is served.
+      if (this.tags.refreshDue(location, tag) && !isFailing(this.health(location.registry))) {
+        this.#request('HEAD', location, tag).catch(() => {});
+      }
+      const children = this.#children.get(fresh);
+      if (children) return { kind: 'digest', digest: fresh, from: 'cache', children };
+      // Without its body (children unknown) a fresh answer still serves unless the caller needs the body and the
+      // registry can be asked for it.
+      if (!withBody || isFailing(this.health(location.registry)))
+        return { kind: 'digest', digest: fresh, from: 'cache' };
     }
-    const result = await untilAborted(this.#head(location, tag), signal, null);
+
+    // The source's last answer stands in for a fresh one only while the probes find the source failing: a source
+    // that is merely slow or answered one error still serves its pods, and its tag may have moved since.
+    const fallback = (cause: 'deadline' | 'unhealthy' | 'error'): TagAnswer => {
+      const last = isFailing(this.health(location.registry)) ? this.tags.lastKnown(location, tag) : undefined;
+      return last
+        ? { kind: 'digest', digest: last.digest, from: 'last-known', ageMs: last.ageMs }
+        : { kind: 'unknown', cause };
+    };
+    if (isFailing(this.health(location.registry))) return fallback('unhealthy');
+    if (signal.aborted) return fallback('deadline');
+    const result = await untilAborted(this.#request(withBody ? 'GET' : 'HEAD', location, tag), signal, null);
     if (result === null) return fallback('deadline');
-    if (result.kind === 'found') return { kind: 'digest', digest: result.digest, from: 'registry' };
+    if (result.kind === 'found') {
+      return result.children
+        ? { kind: 'digest', digest: result.digest, from: 'registry', children: result.children }
+        : { kind: 'digest', digest: result.digest, from: 'registry' };
+    }
     if (result.kind === 'not-found') return { kind: 'absent' };
-    return fallback('error');
+    return fallback(result.availability === 'timeout' ? 'deadline' : 'error');
   }
 
-  async hasManifest(location: RepositoryLocation, digest: string, signal: AbortSignal): Promise<Presence> {
-    const known = this.knownPresence(location, digest);
+  async hasManifest(
+    location: RepositoryLocation,
+    digest: string,
+    signal: AbortSignal,
+    trust: Trust = 'claim',
+  ): Promise<Presence> {
+    const known = this.knownPresence(location, digest, trust);
     this.options.onCache?.('presence', known !== 'unknown');
     if (known !== 'unknown') return known;
-    if (isDown(this.health(location.registry))) return 'unknown';
-    const result = await untilAborted(this.#head(location, digest), signal, null);
+    if (isFailing(this.health(location.registry)) || signal.aborted) return 'unknown';
+    // Trusting a mirror takes its bytes: a GET hashed to the digest, once per (location, digest) while cached.
+    const result = await untilAborted(
+      this.#request(trust === 'bytes' ? 'GET' : 'HEAD', location, digest),
+      signal,
+      null,
+    );
     if (result?.kind === 'found') return 'present';
     if (result?.kind === 'not-found') return 'absent';
     // A request that ran out of time is as unanswered as one the deadline cut short.
-    return result === null || result.availability === 'timeout' ? 'unknown' : 'error';
+    if (result === null || result.availability === 'timeout') return 'unknown';
+    return result.mismatch ? 'mismatch' : 'error';
   }
 
-  knownPresence(location: RepositoryLocation, digest: string): Presence {
-    return this.presence.get(location, digest);
+  knownPresence(location: RepositoryLocation, digest: string, trust: Trust = 'claim'): Presence {
+    return this.presence.get(location, digest, trust);
   }
 
-  /** One HEAD per (location, reference) at a time; its answer goes into the caches and the registry's health. */
-  #head(location: RepositoryLocation, reference: string): Promise<ManifestResult> {
-    return this.#requests.run(`${locationKey(location)}|${reference}`, async () => {
+  /** The manifests an index names, when its body has been read. */
+  childrenOf(digest: string): readonly string[] | undefined {
+    return this.#children.get(digest);
+  }
+
+  /** One request per (method, location, reference) at a time; its answer fills the caches and the registry's health. */
+  #request(method: Method, location: RepositoryLocation, reference: string): Promise<ManifestResult> {
+    return this.#requests.run(`${method} ${locationKey(location)}|${reference}`, async () => {
       const made = await this.clients.get(location.registry);
       if (!made.ok) {
-        this.tracker.failed(location.registry, made.error);
+        // A limit of our own (too many clients, say) says nothing about the registry.
+        if (!('local' in made && made.local)) this.tracker.failed(location.registry, made.error);
         return { kind: 'error', availability: 'unreachable', message: made.error };
       }
       const signal = AbortSignal.timeout(this.options.requestTimeoutMs);
-      const result = await made.client.headManifest(location.repository, reference, { signal });
-      this.#learn(location, reference, result);
+      const result =
+        method === 'GET'
+          ? await made.client.getManifest(location.repository, reference, { signal })
+          : await made.client.headManifest(location.repository, reference, { signal });
+      this.#learn(location, reference, method, result);
       return result;
     });
   }
 
-  #learn(location: RepositoryLocation, reference: string, result: ManifestResult): void {
+  #learn(location: RepositoryLocation, reference: string, method: Method, result: ManifestResult): void {
     const byDigest = reference.includes(':');
     const registry = location.registry;
     switch (result.kind) {
       case 'found':
         this.tracker.succeeded(registry);
-        this.presence.record(location, result.digest, true);
+        this.presence.record(location, result.digest, true, method === 'GET');
+        if (result.children) this.#children.set(result.digest, result.children);
         if (!byDigest) this.tags.record(location, reference, result.digest);
         return;
       case 'not-found':
@@ -118,6 +170,13 @@ export class LiveState implements RegistryState {
         else this.tags.record(location, reference, null);
         return;
       case 'error':
+        if (result.mismatch) {
+          // Caught serving other content: never trusted for this digest, reported, and not a health fault
+          // (the registry answers; what it says cannot be believed).
+          if (byDigest) this.presence.recordMismatch(location, reference);
+          this.options.onMismatch?.(location, reference, result.message);
+          return;
+        }
         // Passive signals: what a lookup learns about a registry counts like a probe. A timeout does not: it may be
         // the admission's tight deadline rather than the registry, and the prober measures that with its own.
         if (result.availability === 'rate-limited') this.tracker.rateLimited(registry, result.retryAfterMs);

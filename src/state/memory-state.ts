@@ -1,13 +1,16 @@
 // Registry state held in memory and set by hand: for tests, `explain --offline`, and a config with no registries.
-import type { Health, Presence, RegistryState, RepositoryLocation, TagAnswer } from './state.js';
-import { locationKey } from './state.js';
+import type { Health, Presence, RegistryState, RepositoryLocation, TagAnswer, Trust } from './state.js';
+import { isFailing, locationKey } from './state.js';
 
 export class MemoryState implements RegistryState {
   readonly #health = new Map<string, Health>();
   readonly #tags = new Map<string, string>();
   readonly #lastKnownTags = new Map<string, string>();
   readonly #manifests = new Set<string>();
+  readonly #children = new Map<string, readonly string[]>();
   readonly #delayMs = new Map<string, number>();
+  readonly #erring = new Set<string>();
+  readonly #lying = new Set<string>();
   /** Every lookup asked of this state, in order: lets tests assert what the admission path did not need. */
   readonly lookups: string[] = [];
 
@@ -16,10 +19,13 @@ export class MemoryState implements RegistryState {
     return this;
   }
 
-  /** The registry holds `digest` under `tag` (and so holds the manifest too). */
-  putTag(location: RepositoryLocation, tag: string, digest: string): this {
+  /**
+   * The registry holds `digest` under `tag` (and so holds the manifest too). `remembered`: regroute has seen that
+   * answer before, so it is the tag's last-known digest; false for a process that has just started.
+   */
+  putTag(location: RepositoryLocation, tag: string, digest: string, remembered = true): this {
     this.#tags.set(`${locationKey(location)}:${tag}`, digest);
-    this.#lastKnownTags.set(`${locationKey(location)}:${tag}`, digest);
+    if (remembered) this.#lastKnownTags.set(`${locationKey(location)}:${tag}`, digest);
     return this.putManifest(location, digest);
   }
 
@@ -34,9 +40,27 @@ export class MemoryState implements RegistryState {
     return this;
   }
 
+  /** `digest` is an index naming `children`: answers read with their body say so. */
+  putIndex(digest: string, children: readonly string[]): this {
+    this.#children.set(digest, children);
+    return this;
+  }
+
   /** Answers from this registry come only after `ms`: a slow or hung registry. */
   setDelay(registry: string, ms: number): this {
     this.#delayMs.set(registry, ms);
+    return this;
+  }
+
+  /** The registry answers every lookup with an error (a 5xx, refused credentials), whatever the probes say. */
+  setErrors(registry: string): this {
+    this.#erring.add(registry);
+    return this;
+  }
+
+  /** The registry claims every digest asked of it (HEAD answers 200), but its bytes hash only to what it holds. */
+  setLies(registry: string): this {
+    this.#lying.add(registry);
     return this;
   }
 
@@ -44,34 +68,47 @@ export class MemoryState implements RegistryState {
     return this.#health.get(registry) ?? 'unknown';
   }
 
-  async resolveTag(location: RepositoryLocation, tag: string, signal: AbortSignal): Promise<TagAnswer> {
+  async resolveTag(
+    location: RepositoryLocation,
+    tag: string,
+    signal: AbortSignal,
+    withBody = false,
+  ): Promise<TagAnswer> {
     const key = `${locationKey(location)}:${tag}`;
     this.lookups.push(`tag ${key}`);
-    const lastKnown = (cause: 'deadline' | 'unhealthy'): TagAnswer => {
-      const digest = this.#lastKnownTags.get(key);
-      return digest ? { kind: 'digest', digest, from: 'last-known' } : { kind: 'unknown', cause };
+    // As LiveState: the last digest seen stands in only while the registry is failing.
+    const fallback = (cause: 'deadline' | 'unhealthy' | 'error'): TagAnswer => {
+      const digest = isFailing(this.health(location.registry)) ? this.#lastKnownTags.get(key) : undefined;
+      return digest ? { kind: 'digest', digest, from: 'last-known', ageMs: 0 } : { kind: 'unknown', cause };
     };
-    if (!this.#answers(location.registry)) return lastKnown('unhealthy');
-    if (!(await this.#wait(location.registry, signal))) return lastKnown('deadline');
+    if (isFailing(this.health(location.registry))) return fallback('unhealthy');
+    if (!(await this.#wait(location.registry, signal))) return fallback('deadline');
+    if (this.#erring.has(location.registry)) return fallback('error');
     const digest = this.#tags.get(key);
-    return digest ? { kind: 'digest', digest, from: 'registry' } : { kind: 'absent' };
+    if (!digest) return { kind: 'absent' };
+    return withBody
+      ? { kind: 'digest', digest, from: 'registry', children: this.#children.get(digest) ?? [] }
+      : { kind: 'digest', digest, from: 'registry' };
   }
 
-  async hasManifest(location: RepositoryLocation, digest: string, signal: AbortSignal): Promise<Presence> {
+  async hasManifest(
+    location: RepositoryLocation,
+    digest: string,
+    signal: AbortSignal,
+    trust: Trust = 'claim',
+  ): Promise<Presence> {
     const key = `${locationKey(location)}@${digest}`;
     this.lookups.push(`manifest ${key}`);
-    if (!this.#answers(location.registry)) return 'unknown';
+    if (isFailing(this.health(location.registry))) return 'unknown';
     if (!(await this.#wait(location.registry, signal))) return 'unknown';
-    return this.#manifests.has(key) ? 'present' : 'absent';
+    if (this.#erring.has(location.registry)) return 'error';
+    const held = this.#manifests.has(key);
+    if (this.#lying.has(location.registry)) return trust === 'claim' || held ? 'present' : 'mismatch';
+    return held ? 'present' : 'absent';
   }
 
   knownPresence(): Presence {
     return 'unknown';
-  }
-
-  #answers(registry: string): boolean {
-    const health = this.health(registry);
-    return health === 'healthy' || health === 'unknown';
   }
 
   /** Resolves true after the registry's delay, false if `signal` aborts first. */

@@ -8,30 +8,63 @@ export interface RepositoryLocation {
 
 export type Health = 'healthy' | 'unhealthy' | 'rate-limited' | 'unknown';
 
-/** What a tag points at, and how fresh that knowledge is. */
+/** Health the probes hold against a registry: its answers are not waited for and its pods may be moved. */
+export const isFailing = (health: Health): health is 'unhealthy' | 'rate-limited' =>
+  health === 'unhealthy' || health === 'rate-limited';
+
+/**
+ * What a tag points at, and how fresh that knowledge is. `last-known` is the source's own earlier answer, used only
+ * while the probes find the source failing; `ageMs` says how old it is. `children` is set when the answer came with
+ * the manifest's body: the manifests an index names ([] for a single manifest).
+ */
 export type TagAnswer =
-  | { readonly kind: 'digest'; readonly digest: string; readonly from: 'registry' | 'cache' | 'last-known' }
+  | {
+      readonly kind: 'digest';
+      readonly digest: string;
+      readonly from: 'registry' | 'cache' | 'last-known';
+      readonly ageMs?: number;
+      readonly children?: readonly string[];
+    }
   | { readonly kind: 'absent' }
   | { readonly kind: 'unknown'; readonly cause: 'deadline' | 'unhealthy' | 'error' };
 
 /**
  * Whether a repository holds a manifest. `unknown`: no answer (not asked, or not in time); `error`: the registry
- * answered, but not with anything to trust (a 5xx, refused credentials, a digest that does not match).
+ * answered, but not with anything to trust (a 5xx, refused credentials); `mismatch`: it served bytes that do not
+ * hash to the digest it claimed to hold — a registry caught lying.
  */
-export type Presence = 'present' | 'absent' | 'unknown' | 'error';
+export type Presence = 'present' | 'absent' | 'unknown' | 'error' | 'mismatch';
+
+/**
+ * How far a presence answer is trusted. `claim`: the registry said so (a HEAD), enough for the source, which defines
+ * the content anyway; `bytes`: its bytes were hashed to the digest, required before a pod is sent to a mirror.
+ */
+export type Trust = 'claim' | 'bytes';
 
 export interface RegistryState {
   /** The prober's verdict; never does I/O. */
   health(registry: string): Health;
   /**
    * Resolves a tag to a digest: from a fresh cache entry, else from the registry when it is not known to be
-   * down, else from the last digest ever seen for the tag. Never rejects; answers `unknown` once `signal` aborts.
+   * down, else — only while the probes find it failing — from the last digest seen for the tag. Never rejects;
+   * answers `unknown` once `signal` aborts. `withBody` reads the manifest (a GET) so that the answer names an
+   * index's children and its bytes are hashed.
    */
-  resolveTag(location: RepositoryLocation, tag: string, signal: AbortSignal): Promise<TagAnswer>;
+  resolveTag(
+    location: RepositoryLocation,
+    tag: string,
+    signal: AbortSignal,
+    withBody?: boolean,
+  ): Promise<TagAnswer>;
   /** Whether the repository holds the manifest; cache first. Never rejects; `unknown` once `signal` aborts. */
-  hasManifest(location: RepositoryLocation, digest: string, signal: AbortSignal): Promise<Presence>;
+  hasManifest(
+    location: RepositoryLocation,
+    digest: string,
+    signal: AbortSignal,
+    trust?: Trust,
+  ): Promise<Presence>;
   /** Presence from cache only: lets the admission path skip lookups it does not need. Never does I/O. */
-  knownPresence(location: RepositoryLocation, digest: string): Presence;
+  knownPresence(location: RepositoryLocation, digest: string, trust?: Trust): Presence;
 }
 
 export const locationKey = (location: RepositoryLocation): string =>

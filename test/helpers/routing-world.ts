@@ -1,18 +1,30 @@
 // Generated routing configs, images and registry worlds for property tests. A world is what the registries really
-// hold and how they behave; WorldState serves it to the admission path through MemoryState, and the ground truth
-// functions let properties check every decision against what is really there.
+// hold and how they behave (health as the probes see it, hanging, erring, lying); it is served to the admission path
+// through MemoryState (WorldState) and through the real LiveState over scripted registry clients (worldLiveState),
+// and the ground truth functions below state the routing rule from the world alone, copying neither.
 import fc from 'fast-check';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config, Route } from '../../src/config/schema.js';
 import { effectiveTag, familiarString, parseReference, type Reference } from '../../src/reference/index.js';
+import type { ManifestResult, RegistryClient } from '../../src/registry/index.js';
 import type { RouteMatch } from '../../src/routing/route.js';
+import type { HealthTracker } from '../../src/state/health.js';
+import { type Clients, LiveState } from '../../src/state/live-state.js';
 import { MemoryState } from '../../src/state/memory-state.js';
-import type { Health, Presence, RepositoryLocation, TagAnswer } from '../../src/state/state.js';
+import type { Health, Presence, RepositoryLocation, TagAnswer, Trust } from '../../src/state/state.js';
 import { locationKey } from '../../src/state/state.js';
 import { digestOf } from './digests.js';
 
 /** The content a world is made of: few digests, so that candidates often hold the one wanted, or a stale one. */
 export const DIGESTS = ['a', 'b', 'c'].map((name) => digestOf(`content ${name}`));
+/**
+ * A multi-platform index naming DIGESTS[0] as one of its platforms: a mirror filled by pulling one platform holds
+ * that child under the tag where the source holds the index.
+ */
+export const INDEX = digestOf('index of content a');
+export const INDEX_CHILDREN: readonly string[] = [DIGESTS[0] as string];
+/** What a tag may point at. */
+const TAG_TARGETS = [...DIGESTS, INDEX];
 /** A digest no registry ever holds. */
 export const NOWHERE = digestOf('content held nowhere');
 export const TAGS = ['1.0', 'latest', 'v2'];
@@ -126,9 +138,14 @@ export function image(routeList: readonly Route[]): fc.Arbitrary<string> {
 }
 
 export interface HostBehaviour {
+  /** Health as the probes see it. */
   readonly health: Health;
   /** Answers nothing until the admission deadline passes. */
   readonly hung: boolean;
+  /** Answers every lookup with an error (a 5xx), whatever the probes say. */
+  readonly errs: boolean;
+  /** Claims every digest asked with a HEAD; its bytes hash only to what it holds. */
+  readonly lies: boolean;
 }
 
 /** What one repository holds: manifests, tags as they are now, and tags as last seen before. */
@@ -140,35 +157,57 @@ export interface Contents {
 
 export interface World {
   readonly hosts: Readonly<Record<string, HostBehaviour>>;
+  /** regroute has just started: no last-known digest of any tag (a restart during an outage). */
+  readonly freshStart: boolean;
   /** Every repository's contents derive from this seed, so a world covers any location a route can name. */
   readonly seed: number;
 }
 
-/** Healthy most often; a host hangs (answers only after the deadline) now and then, whatever the prober says. */
-const hostBehaviour: fc.Arbitrary<HostBehaviour> = fc.record({
-  health: fc.constantFrom<Health>('healthy', 'healthy', 'healthy', 'unhealthy', 'rate-limited', 'unknown'),
-  hung: fc.nat(7).map((n) => n === 0),
-});
+/**
+ * Healthy most often; now and then, whatever the prober says, a host hangs (answers only after the deadline),
+ * answers errors, or lies about what it holds.
+ */
+const hostBehaviour: fc.Arbitrary<HostBehaviour> = fc
+  .record({
+    health: fc.constantFrom<Health>('healthy', 'healthy', 'healthy', 'unhealthy', 'rate-limited', 'unknown'),
+    misbehaviour: fc.constantFrom('none', 'none', 'none', 'none', 'none', 'hung', 'errs', 'lies'),
+  })
+  .map(({ health, misbehaviour }) => ({
+    health,
+    hung: misbehaviour === 'hung',
+    errs: misbehaviour === 'errs',
+    lies: misbehaviour === 'lies',
+  }));
 
 export const world: fc.Arbitrary<World> = fc
-  .record({ hosts: fc.tuple(...HOSTS.map(() => hostBehaviour)), seed: fc.integer() })
-  .map(({ hosts, seed }) => {
+  .record({
+    hosts: fc.tuple(...HOSTS.map(() => hostBehaviour)),
+    seed: fc.integer(),
+    freshStart: fc.nat(3).map((n) => n === 0),
+  })
+  .map(({ hosts, seed, freshStart }) => {
     const byHost: Record<string, HostBehaviour> = {};
     for (const [i, host] of HOSTS.entries()) byHost[host] = hosts[i] as HostBehaviour;
     const shown = () =>
-      `world(seed=${seed}; ${Object.entries(byHost)
-        .map(([host, b]) => `${host}=${b.health}${b.hung ? ',hung' : ''}`)
+      `world(seed=${seed}${freshStart ? ', fresh start' : ''}; ${Object.entries(byHost)
+        .map(
+          ([host, b]) =>
+            `${host}=${b.health}${b.hung ? ',hung' : ''}${b.errs ? ',errs' : ''}${b.lies ? ',lies' : ''}`,
+        )
         .join(' ')})`;
-    return { hosts: byHost, seed, [fc.toStringMethod]: shown };
+    return { hosts: byHost, seed, freshStart, [fc.toStringMethod]: shown };
   });
 
-const UNLISTED: HostBehaviour = { health: 'unknown', hung: false };
+const UNLISTED: HostBehaviour = { health: 'unknown', hung: false, errs: false, lies: false };
 export const behaviourOf = (w: World, registry: string): HostBehaviour => w.hosts[registry] ?? UNLISTED;
 
-/** The admission path gets answers from this registry: the prober does not count it down and it does not hang. */
+/**
+ * The admission path gets usable answers from this registry: the prober does not count it down, and it neither
+ * hangs nor errs.
+ */
 export const answers = (w: World, registry: string): boolean => {
-  const { health, hung } = behaviourOf(w, registry);
-  return (health === 'healthy' || health === 'unknown') && !hung;
+  const { health, hung, errs } = behaviourOf(w, registry);
+  return (health === 'healthy' || health === 'unknown') && !hung && !errs;
 };
 
 export const isDown = (health: Health): boolean => health === 'unhealthy' || health === 'rate-limited';
@@ -189,7 +228,7 @@ function random(seed: number, key: string): () => number {
 
 export function contentsOf(w: World, where: RepositoryLocation): Contents {
   const next = random(w.seed, locationKey(where));
-  const pick = () => DIGESTS[Math.floor(next() * DIGESTS.length)] as string;
+  const pick = () => TAG_TARGETS[Math.floor(next() * TAG_TARGETS.length)] as string;
   const manifests = new Set(DIGESTS.filter(() => next() < 0.5));
   const tags = new Map<string, string>();
   const lastKnownTags = new Map<string, string>();
@@ -198,14 +237,28 @@ export function contentsOf(w: World, where: RepositoryLocation): Contents {
     if (current) {
       tags.set(tag, current);
       manifests.add(current);
+      // Holding an index means holding its platforms' manifests too.
+      if (current === INDEX) for (const child of INDEX_CHILDREN) manifests.add(child);
     }
     // A tag moves: what was last seen may differ from what it points at now, or be all that is left. A tag the
     // registry serves has always been seen (MemoryState.putTag records it as last known too).
     const lastKnown = current ? (next() < 0.8 ? current : pick()) : next() < 0.5 ? pick() : undefined;
-    if (lastKnown) lastKnownTags.set(tag, lastKnown);
+    if (lastKnown && !w.freshStart) lastKnownTags.set(tag, lastKnown);
   }
   return { manifests, tags, lastKnownTags };
 }
+
+/** The same world with the source's registry failing as the probes see it. */
+export const withHostDown = (w: World, registry: string): World => {
+  const hosts = { ...w.hosts, [registry]: { ...behaviourOf(w, registry), health: 'unhealthy' as const } };
+  return Object.assign(
+    { ...w, hosts },
+    {
+      [fc.toStringMethod]: () =>
+        `${(w as unknown as Record<symbol, () => string>)[fc.toStringMethod]?.() ?? 'world'} with ${registry} down`,
+    },
+  );
+};
 
 export const holds = (w: World, where: RepositoryLocation, digest: string): boolean =>
   contentsOf(w, where).manifests.has(digest);
@@ -221,20 +274,33 @@ export class WorldState extends MemoryState {
   constructor(w: World) {
     super();
     this.#world = w;
-    for (const [host, { health, hung }] of Object.entries(w.hosts)) {
+    for (const [host, { health, hung, errs, lies }] of Object.entries(w.hosts)) {
       this.setHealth(host, health);
       if (hung) this.setDelay(host, 3_600_000);
+      if (errs) this.setErrors(host);
+      if (lies) this.setLies(host);
     }
+    this.putIndex(INDEX, INDEX_CHILDREN);
   }
 
-  override resolveTag(where: RepositoryLocation, tag: string, signal: AbortSignal): Promise<TagAnswer> {
+  override resolveTag(
+    where: RepositoryLocation,
+    tag: string,
+    signal: AbortSignal,
+    withBody?: boolean,
+  ): Promise<TagAnswer> {
     this.#fill(where);
-    return super.resolveTag(where, tag, signal);
+    return super.resolveTag(where, tag, signal, withBody);
   }
 
-  override hasManifest(where: RepositoryLocation, digest: string, signal: AbortSignal): Promise<Presence> {
+  override hasManifest(
+    where: RepositoryLocation,
+    digest: string,
+    signal: AbortSignal,
+    trust?: Trust,
+  ): Promise<Presence> {
     this.#fill(where);
-    return super.hasManifest(where, digest, signal);
+    return super.hasManifest(where, digest, signal, trust);
   }
 
   #fill(where: RepositoryLocation): void {
@@ -243,14 +309,98 @@ export class WorldState extends MemoryState {
     this.#filled.add(key);
     const { manifests, tags, lastKnownTags } = contentsOf(this.#world, where);
     for (const digest of manifests) this.putManifest(where, digest);
-    for (const [tag, digest] of tags) this.putTag(where, tag, digest);
+    for (const [tag, digest] of tags) this.putTag(where, tag, digest, !this.#world.freshStart);
     for (const [tag, digest] of lastKnownTags) this.putLastKnownTag(where, tag, digest);
   }
 }
 
 /**
- * An admission deadline that passes once every registry that answers has answered: MemoryState answers within
- * the same turn of the event loop, so only hung hosts are still waiting when it fires.
+ * The real LiveState over scripted registry clients that answer from the world: health as the world's probes say
+ * (passive signals do not move it, so the oracle stays the world), the source's last-known digests already in the
+ * tag cache from an earlier answer, hung hosts answering only when their request's own timeout ends.
+ */
+export function worldLiveState(w: World): LiveState {
+  let clock = 0;
+  const health = (registry: string) => behaviourOf(w, registry).health;
+  const tracker = {
+    health,
+    succeeded() {},
+    failed() {},
+    rateLimited() {},
+  } as unknown as HealthTracker;
+  const clientOf = (registry: string) => {
+    const answer = (repository: string, reference: string, read: boolean, signal: AbortSignal) => {
+      const b = behaviourOf(w, registry);
+      if (b.hung) {
+        return new Promise<ManifestResult>((resolve) =>
+          signal.addEventListener('abort', () =>
+            resolve({ kind: 'error', availability: 'timeout', message: 'timed out' }),
+          ),
+        );
+      }
+      if (b.errs) {
+        return Promise.resolve<ManifestResult>({
+          kind: 'error',
+          availability: 'server-error',
+          status: 503,
+          message: 'HTTP 503',
+        });
+      }
+      const contents = contentsOf(w, { registry, repository });
+      const byDigest = reference.includes(':');
+      const digest = byDigest ? reference : contents.tags.get(reference);
+      const held = digest !== undefined && contents.manifests.has(digest);
+      if (byDigest && b.lies && !held) {
+        return Promise.resolve<ManifestResult>(
+          read
+            ? { kind: 'error', availability: 'server-error', message: 'digest mismatch', mismatch: true }
+            : { kind: 'found', digest: reference, mediaType: 'application/vnd.oci.image.manifest.v1+json' },
+        );
+      }
+      if (!held || digest === undefined) return Promise.resolve<ManifestResult>({ kind: 'not-found' });
+      const found: ManifestResult = {
+        kind: 'found',
+        digest,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      };
+      if (read) found.children = digest === INDEX ? [...INDEX_CHILDREN] : [];
+      return Promise.resolve(found);
+    };
+    return {
+      headManifest: (repository: string, reference: string, { signal }: { signal: AbortSignal }) =>
+        answer(repository, reference, false, signal),
+      getManifest: (repository: string, reference: string, { signal }: { signal: AbortSignal }) =>
+        answer(repository, reference, true, signal),
+    } as unknown as RegistryClient;
+  };
+  const clients: Clients = {
+    get: (registry: string) => Promise.resolve({ ok: true as const, client: clientOf(registry) }),
+  };
+  const state = new LiveState(clients, tracker, {
+    ttls: { tagTtlMs: 30_000, presentTtlMs: 3_600_000, absentTtlMs: 15_000, maxEntries: 10_000 },
+    requestTimeoutMs: 3_600_000,
+    now: () => clock,
+  });
+  // Last-known answers were recorded long ago: no longer fresh, still the last digest seen.
+  const seeded = new Set<string>();
+  const seed = state.resolveTag.bind(state);
+  state.resolveTag = (where, tag, signal, withBody) => {
+    if (!seeded.has(locationKey(where))) {
+      seeded.add(locationKey(where));
+      const now = clock;
+      clock = 0;
+      for (const [t, digest] of contentsOf(w, where).lastKnownTags) state.tags.record(where, t, digest);
+      clock = now;
+    }
+    return seed(where, tag, signal, withBody);
+  };
+  clock = 1_000_000_000;
+  return state;
+}
+
+/**
+ * An admission deadline that passes once every registry that answers has answered: MemoryState and the scripted
+ * clients answer within the same turn of the event loop, so only hung hosts are still waiting when it fires.
  */
 export function deadlineAfterAnswers(): AbortSignal {
   const controller = new AbortController();
@@ -259,31 +409,49 @@ export function deadlineAfterAnswers(): AbortSignal {
 }
 
 /**
- * The digest the pod asked for, as regroute can know it: the reference's own, else what the source's tag points
- * at when the source answers, else the last digest seen for the tag. Null when no digest can be known.
+ * What the candidates' tags say when nothing of the source is known: the answers of candidates that answer, and the
+ * digest they agree on — the only one named, or the index naming all others. Null when they name none or disagree.
+ */
+export function candidatesAgreement(
+  w: World,
+  reference: Reference,
+  match: RouteMatch,
+): { readonly named: ReadonlySet<string>; readonly agreed: string | null } {
+  const tag = effectiveTag(reference) as string;
+  const named = new Set<string>();
+  for (const candidate of match.candidates) {
+    if (!answers(w, candidate.registry)) continue;
+    const digest = contentsOf(w, candidate).tags.get(tag);
+    if (digest) named.add(digest);
+  }
+  if (named.size <= 1) return { named, agreed: [...named][0] ?? null };
+  const covering = [...named].filter(
+    (d) => d === INDEX && [...named].every((o) => o === INDEX || INDEX_CHILDREN.includes(o)),
+  );
+  return { named, agreed: covering.length === 1 ? (covering[0] as string) : null };
+}
+
+/**
+ * The digest the pod may be pinned to, as the rule says: the reference's own; else the source's answer for the
+ * tag when the source answers; else, while the probes find the source failing, its last-known answer. Null when
+ * none of these is known (a source up but hung or erring, or a failing source never heard).
  */
 export function wantedDigest(w: World, reference: Reference, match: RouteMatch): string | null {
   if (reference.digest) return reference.digest;
   const tag = effectiveTag(reference);
   if (!tag) return null;
   const contents = contentsOf(w, match.source);
+  if (isDown(behaviourOf(w, match.source.registry).health)) return contents.lastKnownTags.get(tag) ?? null;
   if (answers(w, match.source.registry)) return contents.tags.get(tag) ?? null;
-  return contents.lastKnownTags.get(tag) ?? null;
+  return null;
 }
 
-/**
- * Whether the admission deadline passed while the source's tag was still being resolved: the source hung. Every
- * lookup after that is answered by the deadline, so no candidate can be heard to hold anything.
- */
-export const lateDigest = (w: World, reference: Reference, match: RouteMatch): boolean => {
-  const source = behaviourOf(w, match.source.registry);
-  return !reference.digest && source.hung && !isDown(source.health);
-};
+/** A candidate whose answers reach the decision: it answers, and no lookup of it comes after the deadline. */
+export const heardInTime = (w: World, where: RepositoryLocation): boolean => answers(w, where.registry);
 
-/** A candidate's answers reach the decision: it answers, and the deadline had not passed before it was asked. */
-export const heardInTime = (
-  w: World,
-  reference: Reference,
-  match: RouteMatch,
-  where: RepositoryLocation,
-): boolean => answers(w, where.registry) && !lateDigest(w, reference, match);
+/**
+ * Whether the pod may be sent to `where` for `digest`: it answers, and holds the digest. A lying host's claim is not
+ * enough: only what it really holds counts, since its bytes are hashed before it is trusted.
+ */
+export const servesDigest = (w: World, where: RepositoryLocation, digest: string): boolean =>
+  heardInTime(w, where) && holds(w, where, digest);

@@ -17,19 +17,24 @@ import { type Candidate, matchRoute, type RouteMatch } from '../../../src/routin
 import { type Health, locationKey, type TagAnswer } from '../../../src/state/state.js';
 import {
   behaviourOf,
+  candidatesAgreement,
   config,
   contentsOf,
   DIGESTS,
   deadlineAfterAnswers,
   heardInTime,
-  holds,
+  INDEX,
+  INDEX_CHILDREN,
   image,
   isDown,
   type RoutingConfig,
+  servesDigest,
   type World,
   WorldState,
   wantedDigest,
+  withHostDown,
   world,
+  worldLiveState,
 } from '../../helpers/routing-world.js';
 import { checkProperty } from '../../helpers/runs.js';
 
@@ -70,12 +75,18 @@ const health = fc.constantFrom<Health>(
   'rate-limited',
   'unknown',
 );
+/** Every answer a registry's tag can give: a digest (an index naming its platforms, too), absent, or none. */
 const tagAnswer: fc.Arbitrary<TagAnswer> = fc.oneof(
-  fc.record({
-    kind: fc.constant('digest' as const),
-    digest: fc.constantFrom(...DIGESTS),
-    from: fc.constantFrom('registry' as const, 'cache' as const, 'last-known' as const),
-  }),
+  fc
+    .record({
+      kind: fc.constant('digest' as const),
+      digest: fc.constantFrom(...DIGESTS, INDEX),
+      from: fc.constantFrom('registry' as const, 'cache' as const, 'last-known' as const),
+      read: fc.boolean(),
+    })
+    .map(({ read, ...answer }) =>
+      read ? { ...answer, children: answer.digest === INDEX ? INDEX_CHILDREN : [] } : answer,
+    ),
   fc.constant({ kind: 'absent' as const }),
   fc.record({
     kind: fc.constant('unknown' as const),
@@ -90,6 +101,8 @@ const candidateObservation: fc.Arbitrary<CandidateObservation> = fc.record(
       'present' as const,
       'absent' as const,
       'unknown' as const,
+      'error' as const,
+      'mismatch' as const,
       'not-checked' as const,
     ),
     tag: tagAnswer,
@@ -116,15 +129,16 @@ const observed: fc.Arbitrary<Observed> = routed.chain((r) =>
         maxLength: r.match.candidates.length,
       }),
       ownHealth: health,
+      sourceHealth: health,
       unverifiedTags: fc.constantFrom('allow' as const, 'deny' as const),
       blocked: fc.array(fc.boolean(), {
         minLength: r.match.candidates.length,
         maxLength: r.match.candidates.length,
       }),
     })
-    .map(({ digest, candidates, ownHealth, unverifiedTags, blocked }) => ({
+    .map(({ digest, candidates, ownHealth, sourceHealth, unverifiedTags, blocked }) => ({
       ...r,
-      observation: { digest, candidates, ownHealth },
+      observation: { digest, candidates, ownHealth, sourceHealth },
       unverifiedTags,
       blocked,
     })),
@@ -160,8 +174,94 @@ function assertWellFormedTarget(reference: Reference, decision: Decision): void 
   assert.equal(parsed.reference.tag, reference.digest ? reference.tag : effectiveTag(reference));
 }
 
+/**
+ * The rule, stated on its own (README, "How a decision is made"): what decide() must answer for an observation.
+ * `rewrite` is the candidate's index, or null when the image stays; `reason` is exact.
+ */
+function rule(o: Observed): { rewrite: number | null; reason: Reason; digest: string | null } {
+  const { digest, candidates: seen, sourceHealth, ownHealth } = o.observation;
+  const stay = (reason: Reason) => ({ rewrite: null, reason, digest: null });
+  const { candidates } = o.match;
+  const own = candidates.findIndex((c) => c.isOwn);
+  const usableAt = (i: number) => (candidates[i] as Candidate).isOwn || !o.blocked[i];
+  // 1. The digest comes from the source: the reference's, its answer, or its last-known answer while it fails.
+  if (digest.kind === 'digest' && (digest.from !== 'last-known' || isDown(sourceHealth))) {
+    const wanted = digest.digest;
+    for (const [i, c] of candidates.entries()) {
+      const x = seen[i] as CandidateObservation;
+      if (isDown(x.health)) continue;
+      if (x.presence === 'present' && usableAt(i)) {
+        if (c.isOwn) return { rewrite: null, reason: 'source-healthy', digest: wanted };
+        const reason: Reason =
+          own === -1
+            ? isDown(ownHealth)
+              ? 'source-unhealthy'
+              : 'preferred-candidate'
+            : own > i
+              ? 'preferred-candidate'
+              : isDown((seen[own] as CandidateObservation).health)
+                ? 'source-unhealthy'
+                : 'source-missing-digest';
+        return { rewrite: i, reason, digest: wanted };
+      }
+      // Its own location up but silent or erring keeps the pod: the kubelet pulls from it.
+      if (c.isOwn && x.presence === 'unknown') return stay('deadline');
+      if (c.isOwn && x.presence === 'error') return stay('source-error');
+    }
+    const stale = seen.some(
+      (x) =>
+        !isDown(x.health) && x.presence === 'absent' && x.tag?.kind === 'digest' && x.tag.digest !== wanted,
+    );
+    const silent = seen.some((x) => !isDown(x.health) && x.presence === 'unknown');
+    return stay(stale ? 'stale-mirror-skipped' : silent ? 'deadline' : 'no-candidate');
+  }
+  // 2. The source says the tag does not exist, or is up and unheard: nothing moves.
+  if (digest.kind === 'absent') return stay('no-candidate');
+  if (!isDown(sourceHealth)) {
+    return stay(digest.kind === 'unknown' && digest.cause === 'error' ? 'source-error' : 'deadline');
+  }
+  // 3. The source fails and nothing of it is known: the candidates' tags, where they agree, if allowed.
+  if (o.unverifiedTags === 'deny') return stay('unverified-denied');
+  const heard = seen.map((x) => (isDown(x.health) ? undefined : x.tag));
+  const named = [...new Set(heard.flatMap((t) => (t?.kind === 'digest' ? [t.digest] : [])))];
+  const childrenOf = (d: string) =>
+    new Set(heard.flatMap((t) => (t?.kind === 'digest' && t.digest === d ? (t.children ?? []) : [])));
+  const covering = named.filter((d) => named.every((other) => other === d || childrenOf(d).has(other)));
+  const agreed = named.length === 1 ? named[0] : covering.length === 1 ? covering[0] : undefined;
+  if (named.length > 0 && agreed === undefined) return stay('unverified-conflict');
+  for (const [i, c] of candidates.entries()) {
+    const t = heard[i];
+    if (t?.kind === 'digest' && t.digest === agreed && usableAt(i)) {
+      return c.isOwn
+        ? stay('unverified-tag')
+        : { rewrite: i, reason: 'unverified-tag', digest: agreed as string };
+    }
+  }
+  return stay(heard.some((t) => t?.kind === 'unknown') ? 'deadline' : 'no-candidate');
+}
+
 describe('decide() over any observation of the candidates', () => {
   const RUNS = 1000;
+
+  it('decides as the rule says: the same candidate, reason and digest', async (t) => {
+    await checkProperty(
+      t,
+      // Outages of the source with nothing of it known are rare in the plain generator: they get their share.
+      fc.oneof(
+        observed,
+        observed.filter((o) => o.observation.digest.kind !== 'digest' && isDown(o.observation.sourceHealth)),
+      ),
+      (o) => {
+        const decision = decideObserved(o);
+        const expected = rule(o);
+        assert.equal(chosenIndex(o.match, decision), expected.rewrite ?? -1, decision.reason);
+        assert.equal(decision.reason, expected.reason);
+        if (expected.rewrite !== null) assert.equal(decision.digest, expected.digest);
+        return decision.reason;
+      },
+      RUNS * 3,
+    );
+  });
 
   it('gives every decision a reason from the closed set, and a target only with a rewriting reason', async (t) => {
     await checkProperty(
@@ -179,13 +279,13 @@ describe('decide() over any observation of the candidates', () => {
     );
   });
 
-  it('never routes by digest to a candidate that is down, lacks the digest, or cannot be used', async (t) => {
+  it('never routes by digest to a candidate that is down, not known to hold it, caught lying, or unusable', async (t) => {
     await checkProperty(
       t,
       observed.filter((o) => o.observation.digest.kind === 'digest'),
       (o) => {
         const decision = decideObserved(o);
-        if (decision.target === null) return decision.reason;
+        if (decision.target === null || decision.reason === 'unverified-tag') return decision.reason;
         const index = chosenIndex(o.match, decision);
         assert.ok(index >= 0, 'the candidate is one of the route');
         assert.ok(holdsUsably(o, index), `chose candidate ${index} of ${JSON.stringify(o.observation)}`);
@@ -197,34 +297,19 @@ describe('decide() over any observation of the candidates', () => {
     );
   });
 
-  it('passes over no earlier candidate holding the digest, and stays put when its own location is first', async (t) => {
+  it('uses a last-known digest only while the source is failing, and says how old it is', async (t) => {
     await checkProperty(
       t,
-      observed.filter((o) => o.observation.digest.kind === 'digest'),
+      observed.filter(
+        (o) => o.observation.digest.kind === 'digest' && o.observation.digest.from === 'last-known',
+      ),
       (o) => {
         const decision = decideObserved(o);
-        const first = o.match.candidates.findIndex((_, i) => holdsUsably(o, i));
-        const ownUnanswered = o.match.candidates.findIndex(
-          (c, i) =>
-            c.isOwn &&
-            o.observation.candidates[i]?.presence === 'unknown' &&
-            !isDown(o.observation.candidates[i]?.health ?? 'unknown'),
-        );
-        if (first === -1) {
+        if (!isDown(o.observation.sourceHealth)) {
           assert.equal(decision.target, null);
-          assert.ok(
-            ['stale-mirror-skipped', 'deadline', 'no-candidate'].includes(decision.reason),
-            decision.reason,
-          );
-        } else if (ownUnanswered !== -1 && ownUnanswered < first) {
-          // Its own location not answering in time is no reason to move the pod: the safe default stands.
-          assert.deepEqual([decision.target, decision.reason], [null, 'deadline']);
-        } else if (o.match.candidates[first]?.isOwn) {
-          assert.deepEqual([decision.target, decision.reason], [null, 'source-healthy']);
-        } else {
-          assert.equal(chosenIndex(o.match, decision), first);
+          assert.equal(decision.reason, 'deadline');
         }
-        return decision.reason;
+        return `${o.observation.sourceHealth}: ${decision.reason}`;
       },
       RUNS,
     );
@@ -243,19 +328,20 @@ describe('decide() over any observation of the candidates', () => {
     );
   });
 
-  it('routes by an unverified tag only when no digest is known and unverifiedTags is allow', async (t) => {
+  it('routes by a candidate’s tag only when the source fails, nothing of it is known, and the policy allows', async (t) => {
     await checkProperty(
       t,
       // Mostly the cases where tag routing is possible at all, with the others kept in to show it stays out.
       fc.oneof(
-        observed.filter((o) => o.observation.digest.kind !== 'digest' && o.unverifiedTags === 'allow'),
+        observed.filter((o) => o.observation.digest.kind === 'unknown' && o.unverifiedTags === 'allow'),
         observed,
       ),
       (o) => {
         const decision = decideObserved(o);
         if (decision.reason !== 'unverified-tag') return 'other reasons';
         assert.equal(o.unverifiedTags, 'allow');
-        assert.notEqual(o.observation.digest.kind, 'digest');
+        assert.ok(isDown(o.observation.sourceHealth), 'the source fails');
+        assert.equal(o.observation.digest.kind, 'unknown');
         if (decision.target === null) return 'unverified-tag, own location';
         const index = chosenIndex(o.match, decision);
         const seen = o.observation.candidates[index] as CandidateObservation;
@@ -267,162 +353,136 @@ describe('decide() over any observation of the candidates', () => {
       RUNS,
     );
   });
-
-  it('leaves the image unchanged when no digest is known and unverifiedTags is deny', async (t) => {
-    await checkProperty(
-      t,
-      observed.filter((o) => o.observation.digest.kind !== 'digest' && o.unverifiedTags === 'deny'),
-      (o) => {
-        const decision = decideObserved(o);
-        assert.equal(decision.target, null);
-        assert.ok(['unverified-denied', 'deadline'].includes(decision.reason), decision.reason);
-        return decision.reason;
-      },
-      RUNS,
-    );
-  });
 });
 
-describe('observe() then decide() over generated registry worlds (MemoryState)', () => {
-  const RUNS = 500;
-  const scenario = fc.record({ routed, world });
+describe('observe() then decide() over generated registry worlds, through MemoryState and LiveState', () => {
+  const RUNS = 400;
+  // One in three cases is an outage of the source: the probes find it failing, and (in a fresh start) nothing of
+  // it is known, so the candidates' own tags are all there is.
+  const scenario = fc.oneof(
+    { weight: 2, arbitrary: fc.record({ routed, world }) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .record({ routed, world })
+        .map((s) => ({ ...s, world: withHostDown(s.world, s.routed.match.source.registry) })),
+    },
+  );
+  const STATES = {
+    MemoryState: (w: World) => new WorldState(w),
+    'LiveState over scripted clients': (w: World) => worldLiveState(w),
+  } as const;
 
-  async function run({ routed: r, world: w }: { routed: Routed; world: World }) {
-    const state = new WorldState(w);
+  async function run(kind: keyof typeof STATES, { routed: r, world: w }: { routed: Routed; world: World }) {
+    const state = STATES[kind](w);
     const unverifiedTags = r.cfg.admission.unverifiedTags;
     const observation = await observe(r.reference, r.match, state, deadlineAfterAnswers(), unverifiedTags);
     const decision = decide(r.reference, r.match, observation, { unverifiedTags });
     return { state, observation, decision, wanted: wantedDigest(w, r.reference, r.match) };
   }
 
-  it('never routes to a candidate that lacks the digest, is down, or did not answer', async (t) => {
-    await checkProperty(
-      t,
-      scenario,
-      async (s) => {
-        const { decision, wanted } = await run(s);
-        if (decision.target === null || wanted === null) return decision.reason;
-        const candidate = decision.candidate as Candidate;
-        const { reference, match } = s.routed;
-        assert.ok(
-          heardInTime(s.world, reference, match, candidate),
-          `${candidate.registry} answered in time`,
-        );
-        assert.ok(
-          holds(s.world, candidate, wanted),
-          `${candidate.registry}/${candidate.repository} holds ${wanted}`,
-        );
-        return decision.reason;
-      },
-      RUNS,
-    );
-  });
-
-  it('routes by the digest the pod asked for: its own, the source’s for the tag, or the last one seen', async (t) => {
-    await checkProperty(
-      t,
-      scenario,
-      async (s) => {
-        const { decision, wanted } = await run(s);
-        if (decision.target === null || decision.reason === 'unverified-tag') return decision.reason;
-        assert.equal(decision.digest, wanted);
-        return decision.reason;
-      },
-      RUNS,
-    );
-  });
-
-  it('passes over no earlier candidate that answers and holds the digest', async (t) => {
-    await checkProperty(
-      t,
-      scenario,
-      async (s) => {
-        const { decision, wanted } = await run(s);
-        if (wanted === null) return 'no digest known';
-        const { reference, match } = s.routed;
-        const { candidates } = match;
-        const first = candidates.findIndex(
-          (c) => heardInTime(s.world, reference, match, c) && holds(s.world, c, wanted),
-        );
-        const ownHung = candidates.findIndex(
-          (c) =>
-            c.isOwn &&
-            !isDown(behaviourOf(s.world, c.registry).health) &&
-            behaviourOf(s.world, c.registry).hung,
-        );
-        if (first === -1) {
-          assert.equal(decision.target, null, 'nothing to route to');
-        } else if (ownHung !== -1 && ownHung < first) {
-          assert.deepEqual([decision.target, decision.reason], [null, 'deadline']);
-        } else if (candidates[first]?.isOwn) {
-          assert.deepEqual([decision.target, decision.reason], [null, 'source-healthy']);
-        } else {
-          assert.equal(chosenIndex(s.routed.match, decision), first);
+  /** The world's answer to "where does this image go": the rule stated on what the registries hold and do. */
+  function expected(s: { routed: Routed; world: World }): { rewrite: number | null; reason?: Reason } {
+    const { reference, match, cfg } = s.routed;
+    const w = s.world;
+    const wanted = wantedDigest(w, reference, match);
+    const isSource = (c: Candidate) =>
+      c.registry === match.source.registry && c.repository === match.source.repository;
+    if (wanted !== null) {
+      for (const [i, c] of match.candidates.entries()) {
+        const b = behaviourOf(w, c.registry);
+        if (isDown(b.health)) continue;
+        if (!heardInTime(w, c)) {
+          if (c.isOwn) return { rewrite: null, reason: b.hung ? 'deadline' : 'source-error' };
+          continue;
         }
-        return decision.reason;
-      },
-      RUNS,
+        // The source's word is taken for what it holds; a mirror's bytes must hash to the digest.
+        const has = servesDigest(w, c, wanted) || (b.lies && isSource(c));
+        if (has) return c.isOwn ? { rewrite: null, reason: 'source-healthy' } : { rewrite: i };
+      }
+      return { rewrite: null };
+    }
+    const tag = effectiveTag(reference);
+    const sourceDown = isDown(behaviourOf(w, match.source.registry).health);
+    if (!tag || reference.digest || !sourceDown) return { rewrite: null };
+    if (cfg.admission.unverifiedTags === 'deny') return { rewrite: null, reason: 'unverified-denied' };
+    const { named, agreed } = candidatesAgreement(w, reference, match);
+    if (named.size > 0 && agreed === null) return { rewrite: null, reason: 'unverified-conflict' };
+    const i = match.candidates.findIndex(
+      (c) => heardInTime(w, c) && contentsOf(w, c).tags.get(tag) === agreed,
     );
-  });
+    if (i === -1 || agreed === null) return { rewrite: null };
+    return match.candidates[i]?.isOwn
+      ? { rewrite: null, reason: 'unverified-tag' }
+      : { rewrite: i, reason: 'unverified-tag' };
+  }
 
-  it('routes by an unverified tag only with allow, when no digest can be known, to the candidate’s own tag', async (t) => {
-    const noDigest = scenario.filter(
-      (s) =>
-        s.routed.cfg.admission.unverifiedTags === 'allow' &&
-        wantedDigest(s.world, s.routed.reference, s.routed.match) === null,
-    );
-    await checkProperty(
-      t,
-      fc.oneof(noDigest, scenario),
-      async (s) => {
-        const { decision, wanted } = await run(s);
-        if (decision.reason !== 'unverified-tag') return 'other reasons';
-        assert.equal(s.routed.cfg.admission.unverifiedTags, 'allow');
-        assert.equal(wanted, null);
-        if (decision.target === null) return 'unverified-tag, own location';
-        const candidate = decision.candidate as Candidate;
-        assert.ok(!isDown(behaviourOf(s.world, candidate.registry).health));
-        const tag = effectiveTag(s.routed.reference) as string;
-        const contents = contentsOf(s.world, candidate);
-        // A candidate asked after the deadline is heard by its last known digest for the tag, as the source is.
-        const expected = heardInTime(s.world, s.routed.reference, s.routed.match, candidate)
-          ? contents.tags.get(tag)
-          : contents.lastKnownTags.get(tag);
-        assert.equal(decision.digest, expected);
-        return 'unverified-tag, rewritten';
-      },
-      RUNS,
-    );
-  });
+  for (const kind of Object.keys(STATES) as (keyof typeof STATES)[]) {
+    describe(kind, () => {
+      it('sends the image where the rule says, for the reason it says', async (t) => {
+        await checkProperty(
+          t,
+          scenario,
+          async (s) => {
+            const { decision } = await run(kind, s);
+            const want = expected(s);
+            assert.equal(chosenIndex(s.routed.match, decision), want.rewrite ?? -1, decision.reason);
+            if (want.reason) assert.equal(decision.reason, want.reason);
+            return decision.reason;
+          },
+          RUNS,
+        );
+      });
 
-  it('pins a rewritten image to its digest under the candidate’s repository, with a reason from the set', async (t) => {
-    await checkProperty(
-      t,
-      scenario,
-      async (s) => {
-        const { decision } = await run(s);
-        assert.ok(REASONS.includes(decision.reason));
-        assertWellFormedTarget(s.routed.reference, decision);
-        return decision.target ? 'rewritten' : 'unchanged';
-      },
-      RUNS,
-    );
-  });
+      it('never routes to a candidate that lacks the digest, is down, hangs, errs, or lies about it', async (t) => {
+        await checkProperty(
+          t,
+          scenario,
+          async (s) => {
+            const { decision, wanted } = await run(kind, s);
+            if (decision.target === null) return decision.reason;
+            const candidate = decision.candidate as Candidate;
+            const pinned = decision.digest as string;
+            assert.ok(heardInTime(s.world, candidate), `${candidate.registry} answered in time`);
+            assert.ok(servesDigest(s.world, candidate, pinned), `${locationKey(candidate)} holds ${pinned}`);
+            if (decision.reason !== 'unverified-tag') assert.equal(pinned, wanted);
+            return decision.reason;
+          },
+          RUNS,
+        );
+      });
+
+      it('pins a rewritten image to its digest under the candidate’s repository, with a reason from the set', async (t) => {
+        await checkProperty(
+          t,
+          scenario,
+          async (s) => {
+            const { decision } = await run(kind, s);
+            assert.ok(REASONS.includes(decision.reason));
+            assertWellFormedTarget(s.routed.reference, decision);
+            return decision.target ? 'rewritten' : 'unchanged';
+          },
+          RUNS,
+        );
+      });
+    });
+  }
 
   it('asks a registry the prober counts down for nothing but the last known digest of the source’s tag', async (t) => {
     await checkProperty(
       t,
       scenario,
       async (s) => {
-        const { state } = await run(s);
+        const { state } = await run('MemoryState', s);
+        const lookups = (state as WorldState).lookups;
         const sourceTag = `tag ${locationKey(s.routed.match.source)}:`;
-        for (const lookup of state.lookups) {
+        for (const lookup of lookups) {
           const key = lookup.slice(lookup.indexOf(' ') + 1);
           const host = key.slice(0, key.indexOf('/'));
           if (lookup.startsWith(sourceTag)) continue;
           assert.ok(!isDown(behaviourOf(s.world, host).health), `asked ${lookup}`);
         }
-        return `${state.lookups.length} lookups`;
+        return `${lookups.length} lookups`;
       },
       RUNS,
     );
@@ -457,6 +517,7 @@ describe('a Docker Hub candidate with a one-component remainder', () => {
           { health: 'healthy', presence: 'present' },
         ],
         ownHealth: 'unhealthy',
+        sourceHealth: 'unhealthy',
       },
       { unverifiedTags: 'deny' },
     );

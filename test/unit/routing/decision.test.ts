@@ -33,6 +33,7 @@ const seen = (
   digest,
   candidates,
   ownHealth: candidates[0]?.health ?? 'unknown',
+  sourceHealth: candidates[0]?.health ?? 'unknown',
 });
 const allow = { unverifiedTags: 'allow' as const };
 

@@ -18,7 +18,7 @@ describe('TagCache', () => {
     assert.equal(cache.fresh(loc, 'v1'), D1);
     c.t = 30_000;
     assert.equal(cache.fresh(loc, 'v1'), undefined);
-    assert.equal(cache.lastKnown(loc, 'v1'), D1);
+    assert.equal(cache.lastKnown(loc, 'v1')?.digest, D1);
   });
 
   it('remembers that a tag does not exist for the short TTL, without forgetting its last digest', () => {
@@ -27,7 +27,7 @@ describe('TagCache', () => {
     cache.record(loc, 'v1', D1);
     cache.record(loc, 'v1', null);
     assert.equal(cache.fresh(loc, 'v1'), null);
-    assert.equal(cache.lastKnown(loc, 'v1'), D1);
+    assert.equal(cache.lastKnown(loc, 'v1')?.digest, D1);
     c.t = 15_000;
     assert.equal(cache.fresh(loc, 'v1'), undefined);
   });
@@ -37,7 +37,31 @@ describe('TagCache', () => {
     cache.record(loc, 'v1', D1);
     cache.record(loc, 'v1', D2);
     assert.equal(cache.fresh(loc, 'v1'), D2);
-    assert.equal(cache.lastKnown(loc, 'v1'), D2);
+    assert.equal(cache.lastKnown(loc, 'v1')?.digest, D2);
+  });
+
+  it('says how old the last known digest is, counting from when it was last seen', () => {
+    const c = { t: 0 };
+    const cache = new TagCache(ttls, () => c.t);
+    cache.record(loc, 'v1', D1);
+    c.t = 50_000;
+    cache.record(loc, 'v1', null);
+    c.t = 90_000;
+    assert.deepEqual(cache.lastKnown(loc, 'v1'), { digest: D1, ageMs: 90_000 });
+  });
+
+  it('asks for a refresh ahead of expiry, never serving an answer older than the TTL', () => {
+    const c = { t: 0 };
+    const cache = new TagCache(ttls, () => c.t);
+    cache.record(loc, 'v1', D1);
+    c.t = 0.5 * ttls.tagTtlMs;
+    assert.equal(cache.refreshDue(loc, 'v1'), false);
+    c.t = 0.8 * ttls.tagTtlMs;
+    assert.equal(cache.refreshDue(loc, 'v1'), true);
+    assert.equal(cache.fresh(loc, 'v1'), D1);
+    c.t = ttls.tagTtlMs;
+    assert.equal(cache.refreshDue(loc, 'v1'), false);
+    assert.equal(cache.fresh(loc, 'v1'), undefined);
   });
 
   it('stays within its size bound', () => {
@@ -48,6 +72,26 @@ describe('TagCache', () => {
 });
 
 describe('PresenceCache', () => {
+  it('trusts a mirror only once its bytes were hashed, and keeps that trust when a HEAD confirms it', () => {
+    const cache = new PresenceCache(ttls);
+    cache.record(loc, D1, true);
+    assert.equal(cache.get(loc, D1, 'claim'), 'present');
+    assert.equal(cache.get(loc, D1, 'bytes'), 'unknown', 'a HEAD is only a claim');
+    cache.record(loc, D1, true, true);
+    cache.record(loc, D1, true);
+    assert.equal(cache.get(loc, D1, 'bytes'), 'present');
+  });
+
+  it('remembers a registry caught serving other bytes for a digest, whatever is asked', () => {
+    const c = { t: 0 };
+    const cache = new PresenceCache(ttls, () => c.t);
+    cache.recordMismatch(loc, D1);
+    assert.equal(cache.get(loc, D1, 'claim'), 'mismatch');
+    assert.equal(cache.get(loc, D1, 'bytes'), 'mismatch');
+    c.t = ttls.absentTtlMs;
+    assert.equal(cache.get(loc, D1), 'mismatch', 'as long as a presence, not an absence');
+  });
+
   it('trusts presence for the long TTL and absence for the short one', () => {
     const c = { t: 0 };
     const cache = new PresenceCache(ttls, () => c.t);

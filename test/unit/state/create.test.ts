@@ -19,7 +19,7 @@ describe('createStateHandle on a config reload', () => {
       previous: { config, handle: first },
     });
     t.after(() => Promise.all([first.close(), next.close()]));
-    assert.equal(next.state.tags.lastKnown(location, 'v1'), digest);
+    assert.equal(next.state.tags.lastKnown(location, 'v1')?.digest, digest);
     assert.equal(next.state.knownPresence(location, digest), 'present');
   });
 
@@ -32,6 +32,6 @@ describe('createStateHandle on a config reload', () => {
       previous: { config, handle: first },
     });
     t.after(() => Promise.all([first.close(), next.close()]));
-    assert.equal(next.state.tags.lastKnown(location, 'v1'), undefined);
+    assert.equal(next.state.tags.lastKnown(location, 'v1')?.digest, undefined);
   });
 });
