@@ -1,10 +1,14 @@
-// A loopback stand-in for kube-apiserver: recorded responses per route, watch streams held open for the test.
+// A loopback stand-in for kube-apiserver: scripted answers per route, watch streams held open for the test. The
+// answers are hand-written in the shape of kube-apiserver's (test/fixtures/kube/README.md names what each follows);
+// none was recorded from a running apiserver. Answers to writes are made as the apiserver makes them: a new uid and
+// creationTimestamp on create, a resourceVersion above every one handed out before, managedFields for the writer.
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 
-/** A recorded response from test/fixtures/kube, parsed afresh so that tests may change their copy. */
+/** A hand-written answer from test/fixtures/kube, parsed afresh so that tests may change their copy. */
 // biome-ignore lint/suspicious/noExplicitAny: fixtures are Kubernetes objects of many shapes, read by tests.
 export const fixture = (name: string): any =>
   JSON.parse(readFileSync(new URL(`../../fixtures/kube/${name}`, import.meta.url), 'utf8'));
@@ -33,28 +37,100 @@ export interface WatchStream {
   closed: Promise<void>;
 }
 
-/** A recorded fixture as the answer, with the HTTP status the apiserver sends with it. */
-export const recorded = (status: number, name: string): Reply => ({ status, body: fixture(name) });
+/** A hand-written answer from test/fixtures/kube, with the HTTP status the apiserver sends with it. */
+export const answer = (status: number, name: string): Reply => ({ status, body: fixture(name) });
 
-/** What the apiserver answers to a successful POST: the object with the fields it sets. */
-export const created = (request: ApiRequest): Reply => ({
-  status: 201,
-  body: {
-    ...request.body,
-    metadata: {
-      ...request.body.metadata,
-      uid: '0a1b2c3d-0000-4000-8000-000000000001',
-      resourceVersion: '50001',
-      creationTimestamp: '2025-03-04T10:20:00Z',
+/** @deprecated The fixtures were never recorded from an apiserver: use `answer`. */
+export const recorded = answer;
+
+/**
+ * resourceVersion is one counter for the whole apiserver (etcd's revision): every write gets a higher one. It starts
+ * above every resourceVersion the fixtures carry.
+ */
+let lastResourceVersion = 60_000;
+/** The resourceVersion of the last write answered. */
+export const latestResourceVersion = (): string => String(lastResourceVersion);
+const nextResourceVersion = (): string => String(++lastResourceVersion);
+
+/** RFC 3339 to the second, as metav1.Time serializes. */
+const now = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/** The fields of `body` in FieldsV1 form (`f:<name>`, `.` for a map the writer set as a whole), as managedFields lists them. */
+function fieldsV1(body: Record<string, unknown>): Record<string, unknown> {
+  const map = (value: unknown): Record<string, unknown> =>
+    Object.fromEntries([
+      ['.', {}],
+      ...Object.keys(value as Record<string, unknown>).map((key) => [`f:${key}`, {}]),
+    ]);
+  const metadata = (body.metadata ?? {}) as Record<string, unknown>;
+  const fields: Record<string, unknown> = {};
+  if (body.data) fields['f:data'] = map(body.data);
+  const meta: Record<string, unknown> = {};
+  if (metadata.annotations) meta['f:annotations'] = map(metadata.annotations);
+  if (metadata.labels) meta['f:labels'] = map(metadata.labels);
+  if (Object.keys(meta).length > 0) fields['f:metadata'] = meta;
+  if (body.type) fields['f:type'] = {};
+  return fields;
+}
+
+/**
+ * The managedFields entry the apiserver writes for a create or update: the manager named by the `fieldManager`
+ * query parameter, operation Update (POST and PUT are both "Update"; only server-side apply is "Apply").
+ */
+const managedBy = (request: ApiRequest, time: string) => ({
+  manager: request.query.get('fieldManager') ?? 'unknown',
+  operation: 'Update',
+  apiVersion: 'v1',
+  time,
+  fieldsType: 'FieldsV1',
+  fieldsV1: fieldsV1(request.body),
+});
+
+/**
+ * What the apiserver answers to a successful POST: the object as stored, with kind and apiVersion, a uid and
+ * creationTimestamp it assigns, a new resourceVersion and the writer's managedFields.
+ */
+export const created = (request: ApiRequest): Reply => {
+  const time = now();
+  const { apiVersion, kind, metadata, ...rest } = request.body;
+  return {
+    status: 201,
+    body: {
+      kind: kind ?? 'Secret',
+      apiVersion: apiVersion ?? 'v1',
+      metadata: {
+        ...metadata,
+        uid: randomUUID(),
+        resourceVersion: nextResourceVersion(),
+        creationTimestamp: time,
+        managedFields: [managedBy(request, time)],
+      },
+      ...rest,
     },
-  },
-});
+  };
+};
 
-/** What the apiserver answers to a successful PUT: the object with a new resourceVersion. */
-export const replaced = (request: ApiRequest): Reply => ({
-  status: 200,
-  body: { ...request.body, metadata: { ...request.body.metadata, resourceVersion: '50002' } },
-});
+/**
+ * What the apiserver answers to a successful PUT: the object with its uid and creationTimestamp kept, a new
+ * resourceVersion, and managedFields: a PUT that sends none keeps the stored entries, and the writer's is
+ * brought up to date (here the writer's is the only one the stand-in knows of).
+ */
+export const replaced = (request: ApiRequest): Reply => {
+  const { apiVersion, kind, metadata, ...rest } = request.body;
+  return {
+    status: 200,
+    body: {
+      kind: kind ?? 'Secret',
+      apiVersion: apiVersion ?? 'v1',
+      metadata: {
+        ...metadata,
+        resourceVersion: nextResourceVersion(),
+        managedFields: [managedBy(request, now())],
+      },
+      ...rest,
+    },
+  };
+};
 
 const NOT_FOUND = {
   kind: 'Status',

@@ -1,4 +1,4 @@
-// Specification of the pull-secret controller, run against recorded Kubernetes API responses on loopback.
+// Specification of the pull-secret controller, run against hand-written Kubernetes API answers on loopback.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -11,7 +11,7 @@ import {
   type SyncResult,
   startPullSecretSync,
 } from '../../../src/kube/pull-secret-sync.js';
-import { type ApiRequest, created, FakeApiserver, fixture, recorded, replaced } from './fake-apiserver.js';
+import { type ApiRequest, answer, created, FakeApiserver, fixture, replaced } from './fake-apiserver.js';
 
 const NAMESPACES = '/api/v1/namespaces';
 const SOURCES = '/api/v1/namespaces/regroute-system/secrets';
@@ -24,7 +24,7 @@ const MODIFIED = fixture('watch-secret-amsregcred-modified.json');
 const is = (method: string, path: string) => (r: ApiRequest) => r.method === method && r.path === path;
 const watching = (r: ApiRequest) => r.query.get('watch') === 'true';
 
-/** Only the namespaces named, from the recorded NamespaceList. */
+/** Only the namespaces named, from the hand-written NamespaceList. */
 const namespaceList = (...names: string[]) => {
   const list = fixture('namespace-list.json');
   return {
@@ -79,7 +79,7 @@ const total = (field: Exclude<keyof SyncResult, 'missingSources'>) =>
 
 const warnings = () => logs.map((line) => JSON.parse(line)).filter((line) => line.level === 40);
 
-describe('pull secret sync against recorded Kubernetes API responses', () => {
+describe('pull secret sync against hand-written Kubernetes API answers', () => {
   beforeEach(async () => {
     fake = await FakeApiserver.start();
     logs = [];
@@ -88,9 +88,9 @@ describe('pull secret sync against recorded Kubernetes API responses', () => {
     passWaiters = [];
     fake
       .on('GET', NAMESPACES, namespaceList('team-a', 'team-b'))
-      .on('GET', SOURCES, recorded(200, 'secret-list-amsregcred.json'))
-      .on('GET', target('team-a'), recorded(404, 'status-notfound.json'))
-      .on('GET', target('team-b'), recorded(404, 'status-notfound.json'))
+      .on('GET', SOURCES, answer(200, 'secret-list-amsregcred.json'))
+      .on('GET', target('team-a'), answer(404, 'status-notfound.json'))
+      .on('GET', target('team-b'), answer(404, 'status-notfound.json'))
       .on('POST', collection('team-a'), created)
       .on('POST', collection('team-b'), created)
       .on('PUT', target('team-a'), replaced);
@@ -157,7 +157,7 @@ describe('pull secret sync against recorded Kubernetes API responses', () => {
   });
 
   it('updates a managed copy whose data differs, with the resourceVersion it read', async () => {
-    fake.on('GET', target('team-a'), recorded(200, 'secret-team-a-amsregcred-managed-stale.json'));
+    fake.on('GET', target('team-a'), answer(200, 'secret-team-a-amsregcred-managed-stale.json'));
     await (await start()).settled();
     const put = await fake.waitFor(is('PUT', target('team-a')));
     assert.deepEqual(put.body.data, SOURCE_DATA);
@@ -170,7 +170,7 @@ describe('pull secret sync against recorded Kubernetes API responses', () => {
   });
 
   it('leaves a managed copy whose data matches', async () => {
-    fake.on('GET', target('team-a'), recorded(200, 'secret-team-a-amsregcred-managed-current.json'));
+    fake.on('GET', target('team-a'), answer(200, 'secret-team-a-amsregcred-managed-current.json'));
     await (await start()).settled();
     assert.deepEqual(
       fake.targetCalls().filter((call) => call.includes('/team-a/')),
@@ -180,7 +180,7 @@ describe('pull secret sync against recorded Kubernetes API responses', () => {
   });
 
   it('never overwrites a Secret regroute does not manage, warns, and counts it', async () => {
-    fake.on('GET', target('team-a'), recorded(200, 'secret-team-a-amsregcred-unmanaged.json'));
+    fake.on('GET', target('team-a'), answer(200, 'secret-team-a-amsregcred-unmanaged.json'));
     await (await start()).settled();
     assert.ok(!fake.requests.some((r) => r.path.startsWith(collection('team-a')) && r.method !== 'GET'));
     assert.equal(total('skippedUnmanaged'), 1);
@@ -193,10 +193,10 @@ describe('pull secret sync against recorded Kubernetes API responses', () => {
       .on(
         'GET',
         target('team-a'),
-        recorded(404, 'status-notfound.json'),
-        recorded(200, 'secret-team-a-amsregcred-unmanaged.json'),
+        answer(404, 'status-notfound.json'),
+        answer(200, 'secret-team-a-amsregcred-unmanaged.json'),
       )
-      .on('POST', collection('team-a'), recorded(409, 'status-alreadyexists.json'));
+      .on('POST', collection('team-a'), answer(409, 'status-alreadyexists.json'));
     await (await start()).settled();
     assert.deepEqual(
       fake.targetCalls().filter((call) => call.includes('/team-a/')),
@@ -210,11 +210,11 @@ describe('pull secret sync against recorded Kubernetes API responses', () => {
     const newer = fixture('secret-team-a-amsregcred-managed-stale.json');
     newer.metadata.resourceVersion = '2290';
     fake
-      .on('GET', target('team-a'), recorded(200, 'secret-team-a-amsregcred-managed-stale.json'), {
+      .on('GET', target('team-a'), answer(200, 'secret-team-a-amsregcred-managed-stale.json'), {
         status: 200,
         body: newer,
       })
-      .on('PUT', target('team-a'), recorded(409, 'status-conflict.json'), replaced);
+      .on('PUT', target('team-a'), answer(409, 'status-conflict.json'), replaced);
     await (await start()).settled();
     const puts = fake.requests.filter(is('PUT', target('team-a')));
     assert.deepEqual(
@@ -229,8 +229,8 @@ describe('pull secret sync against recorded Kubernetes API responses', () => {
     fake.on(
       'GET',
       target('team-a'),
-      recorded(500, 'status-internalerror.json'),
-      recorded(404, 'status-notfound.json'),
+      answer(500, 'status-internalerror.json'),
+      answer(404, 'status-notfound.json'),
     );
     await (await start()).settled();
     assert.equal(fake.requests.filter(is('GET', target('team-a'))).length, 2);
@@ -239,7 +239,7 @@ describe('pull secret sync against recorded Kubernetes API responses', () => {
   });
 
   it('counts a namespace as failed when its copy cannot be read after every try, and goes on', async () => {
-    fake.on('GET', target('team-a'), recorded(500, 'status-internalerror.json'));
+    fake.on('GET', target('team-a'), answer(500, 'status-internalerror.json'));
     await (await start()).settled();
     assert.equal(fake.requests.filter(is('GET', target('team-a'))).length, 3);
     assert.ok(!fake.requests.some(is('POST', collection('team-a'))));
@@ -252,7 +252,7 @@ describe('pull secret sync against recorded Kubernetes API responses', () => {
 
   it('copies at once into a namespace newly labelled, arriving on the watch as ADDED', async () => {
     fake
-      .on('GET', target('team-c'), recorded(404, 'status-notfound.json'))
+      .on('GET', target('team-c'), answer(404, 'status-notfound.json'))
       .on('POST', collection('team-c'), created);
     await (await start()).settled();
     const watch = await fake.waitForWatch(NAMESPACES);
@@ -270,7 +270,7 @@ describe('pull secret sync against recorded Kubernetes API responses', () => {
   it('updates every copy when the source is MODIFIED on the watch', async () => {
     fake
       .on('GET', NAMESPACES, namespaceList('team-a'))
-      .on('GET', target('team-a'), recorded(200, 'secret-team-a-amsregcred-managed-current.json'));
+      .on('GET', target('team-a'), answer(200, 'secret-team-a-amsregcred-managed-current.json'));
     await (await start()).settled();
     assert.ok(!fake.requests.some(is('PUT', target('team-a'))));
     (await fake.waitForWatch(SOURCES)).send(MODIFIED);
@@ -281,7 +281,7 @@ describe('pull secret sync against recorded Kubernetes API responses', () => {
 
   it('leaves every copy in place when the source is DELETED', async () => {
     fake
-      .on('GET', target('team-c'), recorded(404, 'status-notfound.json'))
+      .on('GET', target('team-c'), answer(404, 'status-notfound.json'))
       .on('POST', collection('team-c'), created);
     await (await start()).settled();
     (await fake.waitForWatch(SOURCES)).send(fixture('watch-secret-amsregcred-deleted.json'));
@@ -309,7 +309,7 @@ describe('pull secret sync against recorded Kubernetes API responses', () => {
     withTeamC.items.push(fixture('watch-namespace-team-c-added.json').object);
     fake
       .on('GET', NAMESPACES, relisted, { status: 200, body: withTeamC })
-      .on('GET', target('team-c'), recorded(404, 'status-notfound.json'))
+      .on('GET', target('team-c'), answer(404, 'status-notfound.json'))
       .on('POST', collection('team-c'), created);
     await (await start()).settled();
     const watch = await fake.waitForWatch(NAMESPACES);
@@ -323,7 +323,7 @@ describe('pull secret sync against recorded Kubernetes API responses', () => {
   });
 
   it('relists when a watch request is answered 410 Gone', async () => {
-    fake.failWatch(NAMESPACES, recorded(410, 'status-gone.json'));
+    fake.failWatch(NAMESPACES, answer(410, 'status-gone.json'));
     await (await start()).settled();
     const watch = await fake.waitForWatch(NAMESPACES);
     const lists = fake.requests.filter((r) => r.path === NAMESPACES && !watching(r));
@@ -332,7 +332,7 @@ describe('pull secret sync against recorded Kubernetes API responses', () => {
   });
 
   it('restarts a watch that fails with 500, after a backoff, and warns without the response body', async () => {
-    fake.failWatch(SOURCES, recorded(500, 'status-internalerror.json'));
+    fake.failWatch(SOURCES, answer(500, 'status-internalerror.json'));
     await start();
     const watch = await fake.waitForWatch(SOURCES);
     assert.ok(watch.request.query.get('resourceVersion'));
@@ -352,6 +352,22 @@ describe('pull secret sync against recorded Kubernetes API responses', () => {
     const seen = fake.requests.length;
     await delay(20);
     assert.equal(fake.requests.length, seen);
+  });
+
+  it('copies nothing while no namespace has opted in (an empty NamespaceList)', async () => {
+    fake.on('GET', NAMESPACES, answer(200, 'namespace-list-empty.json'));
+    await (await start()).settled();
+    assert.deepEqual(fake.targetCalls(), []);
+    assert.equal(total('created') + total('updated') + total('unchanged'), 0);
+    const watch = await fake.waitForWatch(NAMESPACES);
+    assert.equal(watch.request.query.get('resourceVersion'), '48213', 'and watches from the empty list on');
+  });
+
+  it('names a source the source namespace does not hold (an empty SecretList), and copies nothing', async () => {
+    fake.on('GET', SOURCES, answer(200, 'secret-list-empty.json'));
+    await (await start()).settled();
+    assert.ok(!fake.requests.some((r) => r.method === 'POST' || r.method === 'PUT'));
+    assert.deepEqual(passes.at(-1)?.missingSources, ['amsregcred']);
   });
 
   it('contacts no API server when no pull secret is configured', async () => {
