@@ -53,11 +53,20 @@ export interface AppOptions {
 /** Slow or stalled clients must not hold sockets (slowloris); the apiserver sends a whole review at once. */
 const REQUEST_TIMEOUT_MS = 10_000;
 /**
+ * A connection that never completes its TLS handshake is held for 120 s by default (node's tls.Server): a few
+ * hundred silent sockets would tie up the webhook. The apiserver's handshake takes milliseconds.
+ */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/**
  * Node enforces request timeouts only when it checks connections (every 30 s by default), and it takes the longer
  * of requestTimeout and headersTimeout (60 s by default): both are set, or a client trickling a body keeps its
  * socket for a minute and more.
  */
-const SERVER_TIMEOUTS = { headersTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1000 };
+const SERVER_TIMEOUTS = {
+  headersTimeout: REQUEST_TIMEOUT_MS,
+  connectionsCheckingInterval: 1000,
+  handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+};
 
 export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstance {
   const app = Fastify({

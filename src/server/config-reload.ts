@@ -8,18 +8,58 @@ import { parseConfigText } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { pullSecretNames } from '../kube/pull-secret-plan.js';
 import { configuredRegistries } from '../state/clients.js';
-import { fingerprint, fingerprintFiles, type ReloadResult, readFileOrError } from './poll.js';
+import { firstRoundBoundMs } from '../state/prober.js';
+import { fingerprint, type ReloadResult, readFileOrError } from './poll.js';
 import type { StateHandle } from './run.js';
 import type { Runtime } from './runtime.js';
 
+/** The files a config makes registry state read, each with the registry whose client reads it. */
+export function registryFiles(config: Config): { registry: string; file: string }[] {
+  return Object.entries(config.registries).flatMap(([registry, settings]) =>
+    [
+      ...(settings.auth && 'passwordFile' in settings.auth ? [settings.auth.passwordFile] : []),
+      ...(settings.auth && 'dockerConfigJson' in settings.auth ? [settings.auth.dockerConfigJson] : []),
+      ...(settings.caFile ? [settings.caFile] : []),
+    ].map((file) => ({ registry, file })),
+  );
+}
+
 /** The files a config makes registry state read: a change in any of them needs new clients. */
 export function referencedFiles(config: Config): string[] {
-  return Object.values(config.registries).flatMap((settings) => [
-    ...(settings.auth && 'passwordFile' in settings.auth ? [settings.auth.passwordFile] : []),
-    ...(settings.auth && 'dockerConfigJson' in settings.auth ? [settings.auth.dockerConfigJson] : []),
-    ...(settings.caFile ? [settings.caFile] : []),
-  ]);
+  return registryFiles(config).map(({ file }) => file);
 }
+
+/**
+ * What each registry's files hold, by `registry file`: a fingerprint, or `unreadable:<code>`. A file that cannot
+ * be read now but could when the running clients were made keeps its earlier fingerprint in `inputs`: the running
+ * client for that registry is what stands for it (a Secret being re-projected vanishes for a moment), and the
+ * file coming back unchanged is then no change at all.
+ */
+async function readInputs(
+  config: Config,
+  running: ReadonlyMap<string, string>,
+): Promise<{ inputs: Map<string, string>; unreadable: { registry: string; file: string; error: string }[] }> {
+  const inputs = new Map<string, string>();
+  const unreadable: { registry: string; file: string; error: string }[] = [];
+  await Promise.all(
+    registryFiles(config).map(async ({ registry, file }) => {
+      const key = `${registry} ${file}`;
+      const read = await readFileOrError(file);
+      if (read.ok) {
+        inputs.set(key, fingerprint(read.bytes));
+        return;
+      }
+      unreadable.push({ registry, file, error: read.error });
+      const before = running.get(key);
+      inputs.set(key, before !== undefined ? before : `unreadable:${read.error}`);
+    }),
+  );
+  unreadable.sort((a, b) => `${a.registry} ${a.file}`.localeCompare(`${b.registry} ${b.file}`));
+  return { inputs, unreadable };
+}
+
+const inputsKey = (inputs: ReadonlyMap<string, string>): string =>
+  [...inputs].sort(([a], [b]) => a.localeCompare(b)).join('\n');
 
 /**
  * What registry state is built from. Equal keys (and unchanged referenced files) mean the running state serves the
@@ -57,16 +97,18 @@ export interface ConfigReloaderOptions {
   readonly readyPollMs?: number;
 }
 
-/**
- * A probe round ends by probe.timeoutMs; the second on top covers reading credential files and making clients.
- */
-const defaultReadyTimeoutMs = (config: Config) => config.probe.timeoutMs + 1000;
+/** The first round of probes, confirmations of first failures included, has a bound of its own. */
+const defaultReadyTimeoutMs = (config: Config) => firstRoundBoundMs(config.probe);
 
 export class ConfigReloader {
   /** The config file as last tried, valid or not: a refused file is reported once, not on every check. */
   #tried = '';
-  /** The referenced files as the state in force read them. */
-  #inputs = '';
+  /** The referenced files as the state in force read them (see readInputs). */
+  #inputs = new Map<string, string>();
+  /** The unreadable files last reported, so that one that stays missing is reported once. */
+  #unreadable = '';
+  /** Whether the config file as last tried was put in force. */
+  #configValid = true;
   #stopped = false;
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -77,7 +119,10 @@ export class ConfigReloader {
     const reloader = new ConfigReloader(options);
     const read = await readFileOrError(options.file);
     reloader.#tried = read.ok ? fingerprint(read.bytes) : '';
-    reloader.#inputs = await fingerprintFiles(referencedFiles(options.runtime.config));
+    const { inputs, unreadable } = await readInputs(options.runtime.config, new Map());
+    reloader.#inputs = inputs;
+    // Reported at start already, by the clients that could not be made.
+    reloader.#unreadable = JSON.stringify(unreadable);
     options.metrics?.recordFilesValid('config', true);
     return reloader;
   }
@@ -110,6 +155,7 @@ export class ConfigReloader {
       const parsed = read.ok
         ? this.#parse(read.bytes)
         : { ok: false as const, error: `cannot read config ${file}: ${read.error}` };
+      this.#configValid = parsed.ok;
       metrics?.recordFilesValid('config', parsed.ok);
       if (!parsed.ok) return this.#refuse(parsed.error);
       const ignored = changedServerSettings(running, parsed.config);
@@ -126,9 +172,12 @@ export class ConfigReloader {
       next = { ...parsed.config, server: running.server };
     }
 
-    const inputs = await fingerprintFiles(referencedFiles(next));
-    const rebuild = inputs !== this.#inputs || registryStateKey(next) !== registryStateKey(running);
-    if (!rebuild && JSON.stringify(next) === JSON.stringify(running)) return 'unchanged';
+    const { inputs, unreadable } = await readInputs(next, this.#inputs);
+    const refusedFiles = this.#noteUnreadable(unreadable);
+    const rebuild =
+      inputsKey(inputs) !== inputsKey(this.#inputs) || registryStateKey(next) !== registryStateKey(running);
+    if (!rebuild && JSON.stringify(next) === JSON.stringify(running))
+      return refusedFiles ? 'rejected' : 'unchanged';
 
     let state = runtime.state;
     if (rebuild) {
@@ -149,6 +198,29 @@ export class ConfigReloader {
     log.info({ file, routes: next.routes.length, registryStateRebuilt: rebuild }, 'config reloaded');
     metrics?.recordReload('config', true);
     return 'applied';
+  }
+
+  /**
+   * Reports files the config names that cannot be read, once for as long as they stay so: their registries keep
+   * their running clients meanwhile. True when newly reported.
+   */
+  #noteUnreadable(unreadable: { registry: string; file: string; error: string }[]): boolean {
+    const { file, log, metrics } = this.options;
+    const key = JSON.stringify(unreadable);
+    if (key === this.#unreadable) return false;
+    this.#unreadable = key;
+    if (unreadable.length === 0) {
+      log.info({ file }, 'the files the config names can be read again');
+      metrics?.recordFilesValid('config', this.#configValid);
+      return false;
+    }
+    log.error(
+      { file, unreadable },
+      'cannot read files the config names; their registries keep their running clients',
+    );
+    metrics?.recordReload('config', false);
+    metrics?.recordFilesValid('config', false);
+    return true;
   }
 
   #refuse(error: string): ReloadResult {
@@ -172,8 +244,8 @@ export class ConfigReloader {
    * New registry state for `config`, put in force once its first probe round is done, so that the first reviews
    * after a reload see fresh health rather than none. Health is probed afresh, not carried over from
    * the state it replaces: a rebuild means credentials, a CA or probe settings changed, which is what can turn a
-   * registry's verdict. Tag and presence caches start empty too (the last digest known for a tag included).
-   * 'stopped' when the reloader stopped meanwhile; any other string says why no state could be built.
+   * registry's verdict. What createState keeps of the state it replaces is its business (the serve command keeps
+   * caches, and the clients of registries whose files cannot be read now). 'stopped' when the reloader stopped meanwhile; any other string says why no state could be built.
    */
   async #build(config: Config): Promise<StateHandle | 'stopped' | string> {
     const { createState, log } = this.options;

@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { Metrics } from '../audit/metrics.js';
 import type { Config } from '../config/schema.js';
+import type { RequestEvent } from '../registry/index.js';
 import type { StateHandle } from '../server/run.js';
 import { ClientPool } from './clients.js';
 import { HealthTracker } from './health.js';
@@ -22,7 +23,8 @@ export interface StateOptions {
   /**
    * The state this one replaces on a config reload. Its caches are kept when the cache settings are unchanged:
    * digests and their presence are facts about content, and the last known digest of each tag is what routes
-   * pods while a source is down, so a reload during an outage must not forget them.
+   * pods while a source is down, so a reload during an outage must not forget them. Its registry clients are
+   * kept for registries whose files cannot be read now (see ClientPoolOptions.previous).
    */
   readonly previous?: { readonly config: Config; readonly handle: LiveStateHandle };
 }
@@ -31,11 +33,13 @@ export function createStateHandle(config: Config, log: Logger, options: StateOpt
   const { metrics, previous } = options;
   const sameCaches = previous && JSON.stringify(previous.config.cache) === JSON.stringify(config.cache);
   const tracker = new HealthTracker(config.probe);
-  const clients = new ClientPool(
-    config,
-    log,
-    metrics ? (event) => metrics.recordRegistryRequest(event) : undefined,
-  );
+  const clients = new ClientPool(config, log, {
+    ...(metrics ? { onRequest: (event: RequestEvent) => metrics.recordRegistryRequest(event) } : {}),
+    ...(previous ? { previous: previous.handle.clients } : {}),
+    // An evicted host is no longer probed: a verdict kept for it would stand for ever, and a down one would
+    // never be asked again.
+    onEvict: (registry) => tracker.forget(registry),
+  });
   const state = new LiveState(clients, tracker, {
     ttls: {
       tagTtlMs: config.cache.tagTtlSeconds * 1000,

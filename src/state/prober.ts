@@ -1,15 +1,48 @@
 // Background health probes: every registry, every interval, with credentials and an optional deep manifest check.
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import type { ClientPool } from './clients.js';
-import type { HealthTracker } from './health.js';
+import type { RegistryClient } from '../registry/index.js';
+import type { ClientOrFailure, ClientPool } from './clients.js';
+import { untilAborted } from './deadline.js';
+import type { Evidence, HealthTracker } from './health.js';
 
 export interface ProbeResult {
   readonly registry: string;
   readonly ok: boolean;
   readonly latencyMs: number;
   readonly error: string | null;
+  /**
+   * True when no probe was sent for a reason of ours (the client still being set up, or evicted from a full pool):
+   * the registry's health was left as it was.
+   */
+  readonly local?: boolean;
 }
+
+/**
+ * Longest a probe waits for its registry's client to be set up (files read, TLS context built) before giving up
+ * without a verdict. Set-up is not charged to the probe's own timeout: on a loaded machine it can take longer than
+ * a registry's answer, and it says nothing about the registry.
+ */
+export const SETUP_TIMEOUT_MS = 5_000;
+
+/**
+ * How long the first round of probes may take: client set-up, then a probe and the quick re-probes that confirm
+ * a first failure (see HealthTracker.failed), each ended by probe.timeoutMs.
+ */
+export function firstRoundBoundMs(probe: Config['probe']): number {
+  return SETUP_TIMEOUT_MS + Math.max(2, probe.failureThreshold) * probe.timeoutMs;
+}
+
+type Check =
+  | { kind: 'ok'; evidence: Evidence }
+  | { kind: 'failed'; error: string }
+  | { kind: 'rate-limited'; error: string; retryAfterMs: number | undefined };
+
+const SETUP_PENDING: ClientOrFailure = {
+  ok: false,
+  error: `registry client still being set up after ${SETUP_TIMEOUT_MS} ms`,
+  local: true,
+};
 
 export class Prober {
   #timer: NodeJS.Timeout | null = null;
@@ -19,13 +52,16 @@ export class Prober {
 
   constructor(
     private readonly config: Pick<Config, 'probe' | 'registries'>,
-    private readonly clients: ClientPool,
+    private readonly clients: Pick<ClientPool, 'peek' | 'registries'>,
     private readonly tracker: HealthTracker,
     private readonly log: Logger,
     private readonly onProbe?: (result: ProbeResult) => void,
   ) {}
 
-  /** True once the first round has finished: before it, routing would be blind. */
+  /**
+   * True once the first round has finished, its first failures confirmed: before it, routing would be blind or
+   * would trust one cold-start failure. The round is bounded (firstRoundBoundMs), so readiness is too.
+   */
   get ready(): boolean {
     return this.#ready;
   }
@@ -52,49 +88,75 @@ export class Prober {
     return this.#round;
   }
 
+  /**
+   * Probes the registry, and again at once while a first failure awaits confirmation, so that a registry's first
+   * verdict comes within one call. Answers the last probe.
+   */
   async probe(registry: string): Promise<ProbeResult> {
+    let result = await this.#probeOnce(registry);
+    const confirmations = Math.max(2, this.config.probe.failureThreshold) - 1;
+    for (let i = 0; i < confirmations && this.tracker.awaitsVerdict(registry) && !result.ok; i++) {
+      if (result.local || this.#stopped) break;
+      result = await this.#probeOnce(registry);
+    }
+    return result;
+  }
+
+  async #probeOnce(registry: string): Promise<ProbeResult> {
+    const made = await this.#client(registry);
+    if (!made.ok && made.local) {
+      this.log.debug({ registry, error: made.error }, 'registry not probed for a reason of ours');
+      return { registry, ok: false, latencyMs: 0, error: made.error, local: true };
+    }
+    // The clock starts once the client exists.
     const started = performance.now();
-    const result = await this.#check(registry, AbortSignal.timeout(this.config.probe.timeoutMs));
+    const result: Check = made.ok
+      ? await this.#check(made.client, registry, AbortSignal.timeout(this.config.probe.timeoutMs))
+      : { kind: 'failed', error: made.error };
     const latencyMs = Math.round((performance.now() - started) * 10) / 10;
     const before = this.tracker.health(registry);
-    if (result.ok) this.tracker.succeeded(registry, latencyMs);
-    else if (result.rateLimited) this.tracker.rateLimited(registry, result.retryAfterMs);
+    if (result.kind === 'ok') this.tracker.succeeded(registry, latencyMs, result.evidence);
+    else if (result.kind === 'rate-limited') this.tracker.rateLimited(registry, result.retryAfterMs);
     else this.tracker.failed(registry, result.error, latencyMs);
     const after = this.tracker.health(registry);
+    const error = result.kind === 'ok' ? null : result.error;
     if (after !== before)
       this.log.info(
-        { registry, from: before, to: after, error: result.ok ? undefined : result.error },
+        { registry, from: before, to: after, error: error ?? undefined },
         'registry health changed',
       );
-    const probeResult = { registry, ok: result.ok, latencyMs, error: result.ok ? null : result.error };
+    const probeResult = { registry, ok: result.kind === 'ok', latencyMs, error };
     this.onProbe?.(probeResult);
     return probeResult;
   }
 
-  async #check(
-    registry: string,
-    signal: AbortSignal,
-  ): Promise<
-    { ok: true } | { ok: false; error: string; rateLimited?: boolean; retryAfterMs?: number | undefined }
-  > {
-    const made = await this.clients.get(registry);
-    if (!made.ok) return { ok: false, error: made.error };
-    const ping = await made.client.ping({ signal });
+  /** The pool's client, without making one (a host evicted meanwhile is not brought back by its probe). */
+  #client(registry: string): Promise<ClientOrFailure> {
+    const pending = this.clients.peek(registry);
+    if (!pending) return Promise.resolve({ ok: false, error: 'no registry client (evicted)', local: true });
+    return untilAborted(pending, AbortSignal.timeout(SETUP_TIMEOUT_MS), SETUP_PENDING);
+  }
+
+  async #check(client: RegistryClient, registry: string, signal: AbortSignal): Promise<Check> {
+    const ping = await client.ping({ signal });
     if (!ping.ok) {
       const error = ping.error ?? `GET /v2/ answered ${ping.status ?? 'nothing'}`;
       return ping.availability === 'rate-limited'
-        ? { ok: false, error, rateLimited: true, retryAfterMs: ping.retryAfterMs }
-        : { ok: false, error };
+        ? { kind: 'rate-limited', error, retryAfterMs: ping.retryAfterMs }
+        : { kind: 'failed', error };
     }
     const deep = this.config.registries[registry]?.healthCheck;
-    if (!deep) return { ok: true };
-    const manifest = await made.client.headManifest(deep.repository, deep.reference, { signal });
-    if (manifest.kind === 'found') return { ok: true };
+    if (!deep) return { kind: 'ok', evidence: 'ping' };
+    const manifest = await client.headManifest(deep.repository, deep.reference, { signal });
+    if (manifest.kind === 'found') return { kind: 'ok', evidence: 'manifest' };
     if (manifest.kind === 'not-found')
-      return { ok: false, error: `health check manifest ${deep.repository}:${deep.reference} not found` };
+      return {
+        kind: 'failed',
+        error: `health check manifest ${deep.repository}:${deep.reference} not found`,
+      };
     return manifest.availability === 'rate-limited'
-      ? { ok: false, error: manifest.message, rateLimited: true, retryAfterMs: manifest.retryAfterMs }
-      : { ok: false, error: manifest.message };
+      ? { kind: 'rate-limited', error: manifest.message, retryAfterMs: manifest.retryAfterMs }
+      : { kind: 'failed', error: manifest.message };
   }
 
   stop(): void {

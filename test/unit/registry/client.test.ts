@@ -1,6 +1,6 @@
 // Specification of RegistryClient against small loopback registries: auth, manifests, failures, secrecy.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
@@ -581,6 +581,29 @@ describe('RegistryClient', () => {
         (error: unknown) => error instanceof RegistrySetupError && error.code === 'ca-file-invalid',
       );
     });
+
+    it('fails to build with a CA file whose PEM armour holds no parseable certificate', async () => {
+      const garbage = join(dir, 'garbage-ca.pem');
+      await writeFile(
+        garbage,
+        '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGUgYXQgYWxs\n-----END CERTIFICATE-----\n',
+      );
+      await assert.rejects(
+        createRegistryClient({ registry: '127.0.0.1:1', settings: { caFile: garbage } }),
+        (error: unknown) =>
+          error instanceof RegistrySetupError &&
+          error.code === 'ca-file-invalid' &&
+          /no parseable PEM certificate/.test(error.message),
+      );
+    });
+
+    it('builds with a CA bundle of which one certificate parses', async () => {
+      const bundle = join(dir, 'mixed-ca.pem');
+      const ca = await readFile(pki.caFile, 'utf8');
+      await writeFile(bundle, `-----BEGIN CERTIFICATE-----\nZ2FyYmFnZQ==\n-----END CERTIFICATE-----\n${ca}`);
+      const client = await createRegistryClient({ registry: '127.0.0.1:1', settings: { caFile: bundle } });
+      await client.close();
+    });
   });
 
   describe('plain HTTP', () => {
@@ -686,6 +709,27 @@ describe('RegistryClient', () => {
         },
       );
       assert.equal((await client.ping(deadline())).ok, true);
+    });
+  });
+
+  describe('use', () => {
+    it('is busy while a call is under way, and says when it is idle again', async (t) => {
+      let received: () => void = () => {};
+      const arrived = new Promise<void>((resolve) => {
+        received = resolve;
+      });
+      const server = await serve(t, () => received());
+      const client = await clientFor(t, server);
+      assert.equal(client.busy, false);
+      const controller = new AbortController();
+      const pending = client.headManifest('team/app', 'v1', { signal: controller.signal });
+      assert.equal(client.busy, true, 'busy from the moment the call is made');
+      await arrived;
+      const idle = client.whenIdle();
+      controller.abort();
+      await pending;
+      await idle;
+      assert.equal(client.busy, false);
     });
   });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULT_RATE_LIMIT_MS, HealthTracker } from '../../../src/state/health.js';
+import { DEFAULT_RATE_LIMIT_MS, HealthTracker, MAX_RATE_LIMIT_MS } from '../../../src/state/health.js';
 
 const clock = () => {
   const c = { t: 1_000_000, now: () => c.t };
@@ -12,12 +12,44 @@ describe('HealthTracker', () => {
     assert.equal(new HealthTracker({ failureThreshold: 3, successThreshold: 1 }).health('a.io'), 'unknown');
   });
 
-  it('decides a first verdict on the first result, so a new replica never trusts a dead registry', () => {
+  it('trusts a registry never seen before on its first success', () => {
     const tracker = new HealthTracker({ failureThreshold: 3, successThreshold: 2 });
-    tracker.failed('down.io', 'ECONNREFUSED');
     tracker.succeeded('up.io');
-    assert.equal(tracker.health('down.io'), 'unhealthy');
     assert.equal(tracker.health('up.io'), 'healthy');
+  });
+
+  it('does not call a registry never seen before down on one failure: a cold start may be our own', () => {
+    const tracker = new HealthTracker({ failureThreshold: 3, successThreshold: 1 });
+    tracker.failed('down.io', 'ECONNREFUSED');
+    assert.equal(tracker.health('down.io'), 'unknown');
+    assert.equal(tracker.awaitsVerdict('down.io'), true);
+    tracker.failed('down.io', 'ECONNREFUSED');
+    assert.equal(tracker.health('down.io'), 'unknown');
+    tracker.failed('down.io', 'ECONNREFUSED');
+    assert.equal(tracker.health('down.io'), 'unhealthy');
+    assert.equal(tracker.awaitsVerdict('down.io'), false);
+  });
+
+  it('confirms a first failure at least once, even with a failureThreshold of 1', () => {
+    const tracker = new HealthTracker({ failureThreshold: 1, successThreshold: 1 });
+    tracker.failed('down.io', 'ECONNREFUSED');
+    assert.equal(tracker.health('down.io'), 'unknown');
+    tracker.failed('down.io', 'ECONNREFUSED');
+    assert.equal(tracker.health('down.io'), 'unhealthy');
+    tracker.succeeded('down.io');
+    tracker.failed('down.io', 'ECONNREFUSED');
+    assert.equal(
+      tracker.health('down.io'),
+      'unhealthy',
+      'after the first verdict the threshold alone counts',
+    );
+  });
+
+  it('calls a registry whose first failure a success follows healthy', () => {
+    const tracker = new HealthTracker({ failureThreshold: 3, successThreshold: 2 });
+    tracker.failed('slow-start.io', 'timeout');
+    tracker.succeeded('slow-start.io');
+    assert.equal(tracker.health('slow-start.io'), 'healthy');
   });
 
   it('marks a healthy registry unhealthy only after failureThreshold failures in a row', () => {
@@ -36,7 +68,9 @@ describe('HealthTracker', () => {
 
   it('needs successThreshold successes in a row to trust an unhealthy registry again', () => {
     const tracker = new HealthTracker({ failureThreshold: 1, successThreshold: 2 });
+    tracker.succeeded('a.io');
     tracker.failed('a.io', 'x');
+    assert.equal(tracker.health('a.io'), 'unhealthy');
     tracker.succeeded('a.io');
     assert.equal(tracker.health('a.io'), 'unhealthy');
     tracker.succeeded('a.io');
@@ -54,6 +88,39 @@ describe('HealthTracker', () => {
     assert.equal(tracker.health('hub.io'), 'rate-limited', 'a probe success does not lift the rate limit');
     c.t += 5_000;
     assert.equal(tracker.health('hub.io'), 'healthy');
+  });
+
+  it('caps Retry-After: a year asked for is MAX_RATE_LIMIT_MS avoided', () => {
+    const c = clock();
+    const tracker = new HealthTracker({ failureThreshold: 3, successThreshold: 1 }, c.now);
+    tracker.succeeded('hub.io');
+    tracker.rateLimited('hub.io', 365 * 24 * 3_600_000);
+    assert.equal(tracker.snapshot('hub.io').rateLimitedUntil, c.t + MAX_RATE_LIMIT_MS);
+    c.t += MAX_RATE_LIMIT_MS - 1;
+    assert.equal(tracker.health('hub.io'), 'rate-limited');
+    c.t += 1;
+    assert.equal(tracker.health('hub.io'), 'healthy');
+  });
+
+  it('lifts a rate limit when a manifest can be read again, not when /v2/ answers', () => {
+    const c = clock();
+    const tracker = new HealthTracker({ failureThreshold: 3, successThreshold: 1 }, c.now);
+    tracker.succeeded('hub.io');
+    tracker.rateLimited('hub.io', 60_000);
+    tracker.succeeded('hub.io', 12, 'ping');
+    assert.equal(tracker.health('hub.io'), 'rate-limited');
+    tracker.succeeded('hub.io', 15, 'manifest');
+    assert.equal(tracker.health('hub.io'), 'healthy');
+    assert.equal(tracker.snapshot('hub.io').rateLimitedUntil, null);
+  });
+
+  it('forgets a registry no longer probed', () => {
+    const tracker = new HealthTracker({ failureThreshold: 1, successThreshold: 1 });
+    tracker.succeeded('gone.io');
+    tracker.failed('gone.io', 'x');
+    tracker.forget('gone.io');
+    assert.equal(tracker.health('gone.io'), 'unknown');
+    assert.deepEqual(tracker.registries(), []);
   });
 
   it('uses a default rate-limit period when the registry gives no Retry-After', () => {
