@@ -12,6 +12,19 @@ import { annotationOf, type ImageSite, imageSites, isObject, labelOf, pullSecret
 import type { AdmissionRequest, AdmissionResponse } from './review.js';
 
 export const SKIP_LABEL = 'regroute.io/skip';
+
+/**
+ * Images routed per review. A real pod names a few dozen at most; a review naming thousands must not hold registry
+ * lookups, memory and the event loop for the small reviews queued behind it. Images past the cap stay as they are
+ * (reason image-cap) and the audit says how many were cut.
+ */
+export const MAX_IMAGES_PER_REVIEW = 256;
+/**
+ * Warnings per review: kubectl prints each one, and the apiserver cuts the whole set past 4 KiB anyway. The last
+ * one says how many more images were left unchanged or moved (the audit log has them all).
+ */
+export const MAX_WARNINGS = 10;
+const MAX_WARNING_LENGTH = 300;
 const MIRROR_POD_ANNOTATION = 'kubernetes.io/config.mirror';
 
 export interface MutateDeps {
@@ -83,14 +96,50 @@ function recordedOriginals(pod: unknown): Record<string, string> {
 
 const shortDigest = (digest: string | null) => (digest ? digest.slice(0, digest.indexOf(':') + 13) : '');
 
+/** Text from the pod, made safe to print: no control characters (a terminal would obey them), bounded length. */
+function printable(value: unknown): string {
+  let out = '';
+  const text = typeof value === 'string' ? value : `(${typeof value})`;
+  for (const char of text.slice(0, 120)) {
+    const code = char.codePointAt(0) ?? 0;
+    out += code < 0x20 || (code >= 0x7f && code <= 0x9f) ? '?' : char;
+  }
+  return out;
+}
+
+const age = (ms: number): string =>
+  ms < 120_000
+    ? `${Math.round(ms / 1000)}s`
+    : ms < 7_200_000
+      ? `${Math.round(ms / 60_000)}m`
+      : `${Math.round(ms / 3_600_000)}h`;
+
 function warningOf({ site, decision }: ImageDecision): string | null {
+  const what = `regroute: ${site.kind} "${printable(site.name)}" image ${printable(site.image)}`;
   if (decision.target) {
-    return `regroute: ${site.kind} "${site.name}" image ${String(site.image)} rerouted to ${decision.candidate?.registry}/${decision.candidate?.repository} (${shortDigest(decision.digest)}; ${decision.reason})`;
+    const lastKnown =
+      decision.lastKnownAgeMs !== undefined
+        ? `, the source's last-known digest from ${age(decision.lastKnownAgeMs)} ago`
+        : '';
+    return `${what} rerouted to ${decision.candidate?.registry}/${decision.candidate?.repository} (${shortDigest(decision.digest)}${lastKnown}; ${decision.reason})`.slice(
+      0,
+      MAX_WARNING_LENGTH,
+    );
   }
   if (LEFT_FOR_A_FAULT.has(decision.reason)) {
-    return `regroute: ${site.kind} "${site.name}" image ${String(site.image)} left unchanged (${decision.reason})`;
+    return `${what} left unchanged (${decision.reason})`.slice(0, MAX_WARNING_LENGTH);
   }
   return null;
+}
+
+/** At most MAX_WARNINGS, the last of them counting what was left out. */
+function capWarnings(all: string[]): string[] {
+  if (all.length <= MAX_WARNINGS) return all;
+  const kept = all.slice(0, MAX_WARNINGS - 1);
+  return [
+    ...kept,
+    `regroute: ${all.length - kept.length} more images rerouted or left unchanged; see regroute's audit log`,
+  ];
 }
 
 export async function mutate(
@@ -123,7 +172,8 @@ export async function mutate(
   // Pods repeat images (sidecars, init containers): observe each distinct image once.
   const observations = new Map<string, ReturnType<typeof observe>>();
   const decisions = await Promise.all(
-    sites.map(async (site): Promise<ImageDecision> => {
+    sites.map(async (site, index): Promise<ImageDecision> => {
+      if (index >= MAX_IMAGES_PER_REVIEW) return { site, decision: unchanged('image-cap') };
       if (typeof site.image !== 'string') {
         return { site, decision: unchanged('invalid-reference'), error: 'image is not a string' };
       }
@@ -152,7 +202,7 @@ export async function mutate(
   const rewrites = decisions.flatMap(({ site, decision }) =>
     decision.target ? [{ site, target: decision.target }] : [],
   );
-  const warnings = decisions.map(warningOf).filter((w): w is string => w !== null);
+  const warnings = capWarnings(decisions.map(warningOf).filter((w): w is string => w !== null));
   if (rewrites.length === 0) return { response: allowed(request.uid, warnings), decisions, skipped: null };
 
   const pullSecrets = isEphemeralUpdate

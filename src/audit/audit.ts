@@ -19,12 +19,15 @@ export interface AuditRecord {
   readonly candidates: string;
   readonly dryRun: boolean;
   readonly decisionMs: number;
+  /** Set when the pinned digest is the source's last-known answer (the source failing): how old it is. */
+  readonly lastKnownAgeMs?: number;
   /** Why the image could not be parsed, or why the patch rewriting it was not applied. */
   readonly error?: string;
 }
 
 /** Unchanged images worth a line: something was down, stale or late, so an operator wants to know. */
 const NOTEWORTHY: ReadonlySet<Reason> = new Set([...LEFT_FOR_A_FAULT, 'invalid-reference']);
+// (image-cap images are summed up in one line of their own, below.)
 
 function podIdentity(request: AdmissionRequest): { pod: string | undefined; owner: string | undefined } {
   const metadata = metadataOf(request.object);
@@ -46,28 +49,51 @@ export function auditRecords(
 ): AuditRecord[] {
   const { pod, owner } = podIdentity(request);
   const worth = (d: ImageDecision) => d.decision.target !== null || NOTEWORTHY.has(d.decision.reason);
-  return outcome.decisions.filter(worth).map(({ site, decision, error: parseError }) => {
-    // A rewrite whose patch was not applied leaves the image as it was: the line says so, and why.
-    const error =
-      decision.target && outcome.patchError ? `patch not applied: ${outcome.patchError}` : parseError;
-    return {
+  const records: AuditRecord[] = outcome.decisions
+    .filter(worth)
+    .map(({ site, decision, error: parseError }) => {
+      // A rewrite whose patch was not applied leaves the image as it was: the line says so, and why.
+      const error =
+        decision.target && outcome.patchError ? `patch not applied: ${outcome.patchError}` : parseError;
+      return {
+        uid: request.uid,
+        namespace: request.namespace,
+        pod,
+        owner,
+        container: site.name,
+        containerKind: site.kind,
+        // A non-string image (never sent by the apiserver) must not throw here and cost the whole pod its routing.
+        from: typeof site.image === 'string' ? site.image : `(${typeof site.image})`,
+        to: outcome.patchError ? null : decision.target,
+        digest: decision.digest,
+        reason: decision.reason,
+        candidates: decision.verdicts.map((v) => `${v.location}=${v.verdict}`).join(','),
+        dryRun: request.dryRun === true,
+        decisionMs,
+        ...(decision.lastKnownAgeMs !== undefined ? { lastKnownAgeMs: decision.lastKnownAgeMs } : {}),
+        ...(error ? { error } : {}),
+      };
+    });
+  // Images past the per-review cap get one line for all of them, saying what was cut.
+  const cut = outcome.decisions.filter((d) => d.decision.reason === 'image-cap').length;
+  if (cut > 0) {
+    records.push({
       uid: request.uid,
       namespace: request.namespace,
       pod,
       owner,
-      container: site.name,
-      containerKind: site.kind,
-      // A non-string image (never sent by the apiserver) must not throw here and cost the whole pod its routing.
-      from: typeof site.image === 'string' ? site.image : `(${typeof site.image})`,
-      to: outcome.patchError ? null : decision.target,
-      digest: decision.digest,
-      reason: decision.reason,
-      candidates: decision.verdicts.map((v) => `${v.location}=${v.verdict}`).join(','),
+      container: '*',
+      containerKind: 'review',
+      from: `${cut} images past the first ${outcome.decisions.length - cut}`,
+      to: null,
+      digest: null,
+      reason: 'image-cap',
+      candidates: '',
       dryRun: request.dryRun === true,
       decisionMs,
-      ...(error ? { error } : {}),
-    };
-  });
+    });
+  }
+  return records;
 }
 
 export function writeAudit(log: Logger, records: readonly AuditRecord[]): void {

@@ -22,6 +22,7 @@ export const REASONS = [
   'no-route', // no route matches the image
   'invalid-reference', // the image is not a valid reference
   'already-rewritten', // regroute rewrote this container before (reinvocation)
+  'image-cap', // the review names more images than one admission routes (MAX_IMAGES_PER_REVIEW)
 ] as const;
 export type Reason = (typeof REASONS)[number];
 

@@ -79,7 +79,7 @@ export class MemoryState implements RegistryState {
     // As LiveState: the last digest seen stands in only while the registry is failing.
     const fallback = (cause: 'deadline' | 'unhealthy' | 'error'): TagAnswer => {
       const digest = isFailing(this.health(location.registry)) ? this.#lastKnownTags.get(key) : undefined;
-      return digest ? { kind: 'digest', digest, from: 'last-known', ageMs: 0 } : { kind: 'unknown', cause };
+      return digest ? { kind: 'digest', digest, from: 'last-known' } : { kind: 'unknown', cause };
     };
     if (isFailing(this.health(location.registry))) return fallback('unhealthy');
     if (!(await this.#wait(location.registry, signal))) return fallback('deadline');

@@ -1,8 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type MutateDeps, mutate } from '../../../src/admission/mutate.js';
+import {
+  MAX_IMAGES_PER_REVIEW,
+  MAX_WARNINGS,
+  type MutateDeps,
+  mutate,
+} from '../../../src/admission/mutate.js';
 import { ORIGINAL_IMAGES_ANNOTATION } from '../../../src/admission/patch.js';
 import { type AdmissionRequest, decodeReview } from '../../../src/admission/review.js';
+import { auditRecords } from '../../../src/audit/audit.js';
 import { parseConfig } from '../../../src/config/load.js';
 import { parseReference } from '../../../src/reference/index.js';
 import { MemoryState } from '../../../src/state/memory-state.js';
@@ -256,5 +262,57 @@ describe('mutate', () => {
       `${tagLookups} tag lookups for ${distinctImages} distinct images`,
     );
     assertValidPod(applyResponse(req.object, outcome.response));
+  });
+});
+
+describe('mutate() on reviews naming very many images', () => {
+  /** A pod of `count` distinct quay.io images, quay.io down, each held by the mirror under its digest. */
+  function manyImages(count: number, name = (i: number) => `c${i}`) {
+    const state = new MemoryState()
+      .setHealth('quay.io', 'unhealthy')
+      .setHealth('mirror.local:5000', 'healthy');
+    const containers = Array.from({ length: count }, (_, i) => {
+      const digest = digestOf(`many ${i}`);
+      state.putManifest({ registry: 'mirror.local:5000', repository: `quay/team/app${i}` }, digest);
+      return { name: name(i), image: `quay.io/team/app${i}@${digest}` };
+    });
+    const request = {
+      uid: 'many',
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      operation: 'CREATE',
+      namespace: 'default',
+      object: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'many' }, spec: { containers } },
+    } as unknown as AdmissionRequest;
+    return { state, request };
+  }
+
+  it(`routes the first ${MAX_IMAGES_PER_REVIEW} images and leaves the rest (image-cap), asking nothing about them`, async () => {
+    const { state, request } = manyImages(MAX_IMAGES_PER_REVIEW + 40);
+    const outcome = await mutate(request, { config, state }, new AbortController().signal);
+    const reasons = outcome.decisions.map((d) => d.decision.reason);
+    assert.equal(reasons.filter((r) => r === 'source-unhealthy').length, MAX_IMAGES_PER_REVIEW);
+    assert.equal(reasons.filter((r) => r === 'image-cap').length, 40);
+    assert.ok(!state.lookups.some((l) => l.includes(`app${MAX_IMAGES_PER_REVIEW + 1}@`)));
+    const records = auditRecords(request, outcome, 1);
+    const cut = records.filter((r) => r.reason === 'image-cap');
+    assert.equal(cut.length, 1, 'one audit line for all the images cut');
+    assert.match(cut[0]?.from ?? '', /^40 images past the first 256/);
+  });
+
+  it(`keeps at most ${MAX_WARNINGS} warnings, the last counting the rest`, async () => {
+    const { state, request } = manyImages(30);
+    const outcome = await mutate(request, { config, state }, new AbortController().signal);
+    const warnings = outcome.response.warnings ?? [];
+    assert.equal(warnings.length, MAX_WARNINGS);
+    assert.match(warnings.at(-1) ?? '', /21 more images/);
+  });
+
+  it('prints no control character of a container name in a warning', async () => {
+    const { state, request } = manyImages(1, () => 'evil\u001b[2J\u0007name');
+    const outcome = await mutate(request, { config, state }, new AbortController().signal);
+    const [warning] = outcome.response.warnings ?? [];
+    assert.ok(warning?.includes('evil?[2J?name'), warning);
+    assert.ok(![...(warning ?? '')].some((c) => (c.codePointAt(0) ?? 0) < 0x20));
   });
 });

@@ -35,7 +35,7 @@ describe('observe', () => {
       .putManifest(ams, D)
       .putManifest(cache, D);
     const observation = await observe(image, match, state, never(), 'allow');
-    assert.deepEqual(observation.digest, { kind: 'digest', digest: D, from: 'last-known', ageMs: 0 });
+    assert.deepEqual(observation.digest, { kind: 'digest', digest: D, from: 'last-known' });
     assert.ok(!state.lookups.some((l) => l.startsWith('manifest fra.ocir.io')));
     assert.equal(observation.candidates[1]?.presence, 'present');
   });
