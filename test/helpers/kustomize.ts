@@ -33,6 +33,9 @@ interface Target {
 
 interface Generator {
   name: string;
+  namespace?: string;
+  /** `replace` swaps the data of an object of the same kind, namespace and name already accumulated. */
+  behavior?: 'create' | 'replace';
   type?: string;
   files: string[];
   options?: { disableNameSuffixHash?: boolean };
@@ -68,7 +71,7 @@ const KUSTOMIZATION_FIELDS = [
   'configMapGenerator',
   'secretGenerator',
 ];
-const GENERATOR_FIELDS = ['name', 'type', 'files', 'options'];
+const GENERATOR_FIELDS = ['name', 'namespace', 'behavior', 'type', 'files', 'options'];
 const PATCH_FIELDS = ['path', 'target'];
 const TARGET_FIELDS = ['group', 'version', 'kind', 'name', 'labelSelector'];
 const COMPONENT_KIND = 'Component';
@@ -113,6 +116,10 @@ function readKustomization(dir: string): Kustomization {
     ...(kustomization.secretGenerator ?? []),
   ]) {
     onlyFields(generator, GENERATOR_FIELDS, `${file} generator ${generator.name}`);
+    if (![undefined, 'create', 'replace'].includes(generator.behavior))
+      throw new Error(
+        `${file} generator ${generator.name}: behavior ${generator.behavior} is outside the subset`,
+      );
     onlyFields(
       generator.options ?? {},
       ['disableNameSuffixHash'],
@@ -161,27 +168,46 @@ function wrappedBase64(bytes: Buffer): string {
   return encoded.replace(/.{1,70}/g, (line) => `${line}\n`);
 }
 
-function generate(dir: string, k: Kustomization): Resource[] {
+const generatedMetadata = (g: Generator) => ({
+  name: g.name,
+  ...(g.namespace === undefined ? {} : { namespace: g.namespace }),
+});
+
+/** Adds the generated objects to `resources`, or puts their data into the objects they replace. */
+function generate(dir: string, k: Kustomization, resources: Resource[]): void {
   const configMaps = (k.configMapGenerator ?? []).map((g) => ({
+    generator: g,
     object: {
       apiVersion: 'v1',
       kind: 'ConfigMap',
-      metadata: { name: g.name },
+      metadata: generatedMetadata(g),
       data: generatorData(dir, g, (bytes) => bytes.toString('utf8')),
     },
-    hashName: g.options?.disableNameSuffixHash !== true,
   }));
   const secrets = (k.secretGenerator ?? []).map((g) => ({
+    generator: g,
     object: {
       apiVersion: 'v1',
       kind: 'Secret',
-      metadata: { name: g.name },
+      metadata: generatedMetadata(g),
       type: g.type ?? 'Opaque',
       data: generatorData(dir, g, wrappedBase64),
     },
-    hashName: g.options?.disableNameSuffixHash !== true,
   }));
-  return [...configMaps, ...secrets];
+  for (const { generator, object } of [...configMaps, ...secrets]) {
+    const generated = { object, hashName: generator.options?.disableNameSuffixHash !== true };
+    if (generator.behavior !== 'replace') {
+      resources.push(generated);
+      continue;
+    }
+    // As kustomize: the new data, under the old object's labels and annotations merged with any new ones.
+    const index = resources.findIndex((r) => idOf(r.object) === idOf(object));
+    const old = resources[index];
+    if (old === undefined)
+      throw new Error(`${dir}: generator ${generator.name} replaces ${idOf(object)}, absent`);
+    object.metadata = { ...old.object.metadata, ...object.metadata };
+    resources[index] = generated;
+  }
 }
 
 function groupAndVersion(apiVersion: string): { group: string; version: string } {
@@ -283,7 +309,7 @@ function accumulate(dir: string, resources: Resource[] = [], asComponent = false
       resources.push(...readYamlDocuments(path).map((d) => ({ object: asObject(d, path), hashName: false })));
   }
   for (const entry of k.components ?? []) accumulate(resolve(dir, entry), resources, true);
-  resources.push(...generate(dir, k));
+  generate(dir, k, resources);
 
   if (k.namespace !== undefined) {
     for (const { object } of resources) {

@@ -1,4 +1,4 @@
-// deploy/base: every object valid, and the properties the install depends on, from webhook rules to RBAC.
+// deploy/base: every object valid, and the properties the install depends on, from webhook rules to API access.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -6,16 +6,16 @@ import { describe, it } from 'node:test';
 import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
-import {
-  ClusterRole,
-  ClusterRoleBinding,
-  Role,
-  RoleBinding,
-} from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { ConfigMap, Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { loadConfigFile, parseConfigText } from '../../../src/config/load.js';
-import { byId, type KubeObject, renderKustomization, renderWithKubectl } from '../../helpers/kustomize.js';
-import { all, assertValid, deployDir, one } from './manifests.js';
+import {
+  byId,
+  idOf,
+  type KubeObject,
+  renderKustomization,
+  renderWithKubectl,
+} from '../../helpers/kustomize.js';
+import { assertValid, deployDir, one } from './manifests.js';
 
 const baseDir = join(deployDir, 'base');
 const objects = renderKustomization(baseDir);
@@ -44,7 +44,7 @@ describe('deploy/base', () => {
   });
 
   it('holds only objects that validate against their Kubernetes schema, with no unknown fields', () => {
-    assert.ok(objects.length >= 12);
+    assert.ok(objects.length >= 7);
     for (const object of objects) assertValid(object);
   });
 
@@ -70,9 +70,8 @@ describe('deploy/base config.yaml', () => {
     assert.deepEqual(config.registries, {});
   });
 
-  it('turns on the pull-secret sync, reading its sources where the Role lets it', () => {
-    assert.equal(config.pullSecretSync.enabled, true);
-    assert.equal(one(objects, Role).metadata?.namespace, deployment.metadata?.namespace);
+  it('leaves the in-process pull-secret sync off: the webhook pods have no API credentials for it', () => {
+    assert.equal(config.pullSecretSync.enabled, false);
   });
 
   it('reads the serving certificate and key from the mounted TLS Secret', () => {
@@ -230,11 +229,6 @@ describe('deploy/base Deployment', () => {
     }
   });
 
-  it('tells the pod its namespace through the downward API', () => {
-    const env = container?.env?.find((e) => e.name === 'POD_NAMESPACE');
-    assert.deepEqual(env?.valueFrom, { fieldRef: { fieldPath: 'metadata.namespace' } });
-  });
-
   it('requests CPU and memory and caps memory', () => {
     assert.ok(container?.resources?.requests?.cpu);
     assert.ok(container?.resources?.requests?.memory);
@@ -260,68 +254,19 @@ describe('deploy/base Service', () => {
   });
 });
 
-describe('deploy/base RBAC', () => {
+describe('deploy/base API access', () => {
   const account = one(objects, ServiceAccount);
-  const subject = {
-    kind: 'ServiceAccount',
-    name: account.metadata?.name,
-    namespace: account.metadata?.namespace,
-  };
-  const roles = [...all(objects, Role), ...all(objects, ClusterRole)];
-  const bindings = [...all(objects, RoleBinding), ...all(objects, ClusterRoleBinding)];
 
-  /** "scope apiGroup/resource verb" for every rule of every role bound to the service account. */
-  function grants(): string[] {
-    const granted = new Set<string>();
-    for (const binding of bindings) {
-      const role = roles.find(
-        (r) => r.kind === binding.roleRef.kind && r.metadata?.name === binding.roleRef.name,
-      );
-      assert.ok(role, `${binding.metadata?.name} binds an existing ${binding.roleRef.kind}`);
-      // A ClusterRole bound by a RoleBinding grants in that namespace only.
-      const scope = binding.kind === 'RoleBinding' ? binding.metadata?.namespace : 'cluster';
-      for (const rule of role.rules ?? []) {
-        assert.equal(rule.nonResourceURLs, undefined);
-        for (const group of rule.apiGroups ?? []) {
-          for (const resource of rule.resources ?? []) {
-            for (const verb of rule.verbs) granted.add(`${scope} ${group}/${resource} ${verb}`);
-          }
-        }
-      }
-    }
-    return [...granted].sort();
-  }
-
-  it('binds every role, and only to the regroute service account', () => {
-    for (const binding of bindings) assert.deepEqual(binding.subjects, [subject], binding.metadata?.name);
-    for (const role of roles) {
-      const bound = bindings.some(
-        (b) => b.roleRef.kind === role.kind && b.roleRef.name === role.metadata?.name,
-      );
-      assert.ok(bound, `${role.kind} ${role.metadata?.name} is bound`);
-    }
+  it('has no role and no binding: admission needs no API access', () => {
+    const rbac = ['Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding'];
+    assert.deepEqual(objects.filter((o) => rbac.includes(o.kind)).map(idOf), []);
   });
 
-  it('grants no wildcard', () => {
-    for (const role of roles) {
-      for (const rule of role.rules ?? []) {
-        for (const value of [...(rule.apiGroups ?? []), ...(rule.resources ?? []), ...rule.verbs]) {
-          assert.ok(!value.includes('*'), `${role.metadata?.name}: ${value}`);
-        }
-      }
-    }
-  });
-
-  it('grants what the pull-secret sync needs and nothing more', () => {
-    assert.deepEqual(
-      grants(),
-      [
-        'cluster /namespaces list',
-        'cluster /namespaces watch',
-        'regroute-system /secrets list',
-        'regroute-system /secrets watch',
-        ...['get', 'create', 'update'].map((verb) => `cluster /secrets ${verb}`),
-      ].sort(),
+  it('mounts no service account token into the webhook pods, by the service account and by the pod', () => {
+    assert.equal(account.automountServiceAccountToken, false);
+    assert.equal(podSpec?.automountServiceAccountToken, false);
+    assert.ok(
+      !container?.volumeMounts?.some((m) => m.mountPath.startsWith('/var/run/secrets/kubernetes.io')),
     );
   });
 });

@@ -109,6 +109,39 @@ describe('the kustomize subset renderer', () => {
     });
     assert.throws(() => renderKustomization(root), /matches no object/);
   });
+
+  it('refuses a component listed as a resource, and a kustomization listed as a component', async () => {
+    const component = await kustomization('component', {
+      'kustomization.yaml': 'apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n',
+    });
+    const plain = await kustomization('plain', { 'kustomization.yaml': 'resources: []\n' });
+    const asResource = await kustomization('component-as-resource', {
+      'kustomization.yaml': `resources: [${component}]\n`,
+    });
+    assert.throws(() => renderKustomization(asResource), /only components may be a Component/);
+    const asComponent = await kustomization('kustomization-as-component', {
+      'kustomization.yaml': `components: [${plain}]\n`,
+    });
+    assert.throws(() => renderKustomization(asComponent), /a component must be a Component/);
+  });
+
+  it('refuses label selector terms and generator behaviors it does not implement', async () => {
+    const selector = await kustomization('selector', {
+      'kustomization.yaml': [
+        'configMapGenerator: [{ name: c, files: [k] }]',
+        "patches: [{ path: p.yaml, target: { labelSelector: 'a in (b)' } }]",
+        '',
+      ].join('\n'),
+      k: 'v',
+      'p.yaml': '- { op: add, path: /data/x, value: y }\n',
+    });
+    assert.throws(() => renderKustomization(selector), /label selector term "a in \(b\)"/);
+    const merge = await kustomization('merge', {
+      'kustomization.yaml': 'configMapGenerator: [{ name: c, behavior: merge, files: [k] }]\n',
+      k: 'v',
+    });
+    assert.throws(() => renderKustomization(merge), /behavior merge is outside the subset/);
+  });
 });
 
 describe('the strict schema check', () => {
