@@ -3,7 +3,6 @@ import { EventEmitter } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Io } from '../../../src/cli/io.js';
 import { SHUTDOWN_SIGNALS, serveCommand, shutdownSignal } from '../../../src/cli/serve.js';
 import { captureLog, certDir, servedSerial } from '../server/support.js';
@@ -29,17 +28,19 @@ describe('regroute serve', () => {
     const serverSettings = `server: { host: 127.0.0.1, metricsPort: 0, tlsCert: ${certs.certFile}, tlsKey: ${certs.keyFile} }`;
     await writeFile(configFile, `${serverSettings}\n`);
     const signals = new EventEmitter();
-    const stderr: string[] = [];
-    const io: Io = { out: () => {}, err: (line) => stderr.push(line) };
-    const { log, lines } = captureLog();
+    let listening: (line: string) => void = () => {};
+    const listeningLine = new Promise<string>((resolve) => {
+      listening = resolve;
+    });
+    const io: Io = { out: () => {}, err: (line) => line.includes('listening') && listening(line) };
+    const { log, lines, waitFor } = captureLog();
     try {
       const exited = serveCommand(['--config', configFile, '--port', '0'], io, {
         signals,
         log,
         reloadIntervalMs: 20,
       });
-      while (!stderr.some((l) => l.includes('listening'))) await sleep(10);
-      const port = Number(/:(\d+)$/.exec(stderr.find((l) => l.includes('listening')) ?? '')?.[1]);
+      const port = Number(/:(\d+)$/.exec(await listeningLine)?.[1]);
       assert.ok((await servedSerial(port)).length > 0);
 
       await writeFile(
@@ -47,8 +48,7 @@ describe('regroute serve', () => {
         // A loopback port nothing listens on: the rebuilt registry state probes it, and contacts nothing else.
         `${serverSettings}\nroutes: [{ prefix: 127.0.0.1:9/app, registries: [127.0.0.1:9/app] }]\n`,
       );
-      for (let i = 0; i < 200 && !lines.some((l) => l.msg === 'config reloaded'); i += 1) await sleep(10);
-      assert.ok(lines.some((l) => l.msg === 'config reloaded' && l.routes === 1));
+      assert.equal((await waitFor((l) => l.msg === 'config reloaded')).routes, 1);
 
       signals.emit('SIGTERM');
       assert.equal(await exited, 0);

@@ -1,4 +1,5 @@
-// Small registries on 127.0.0.1 for client tests: HTTPS or HTTP servers with scripted handlers, and a silent port.
+// Scripted registry stand-ins on 127.0.0.1 for client tests: HTTPS or HTTP servers whose handlers answer what a test
+// needs, and a silent port. Not real registries: test/harness starts those (Debian's distribution).
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Metrics } from '../../../src/audit/metrics.js';
 import { parseConfig, parseConfigText } from '../../../src/config/load.js';
 import type { Config } from '../../../src/config/schema.js';
@@ -335,6 +334,79 @@ describe('config reload on a running server', () => {
     }
   });
 
+  const watched = {
+    'CA file': {
+      name: 'mirror-ca.crt',
+      setting: (file: string) => `caFile: ${file}`,
+      // The CA bundle gains the next CA's certificate, as a rotation begins.
+      contents: () => [certs.issue().certPem, `${certs.issue().certPem}${certs.issue().certPem}`],
+    },
+    'docker config file': {
+      name: 'mirror-docker-config.json',
+      setting: (file: string) => `auth: { dockerConfigJson: ${file} }`,
+      // The credentials in it are rotated: u:first, then u:second.
+      contents: () =>
+        ['dTpmaXJzdA==', 'dTpzZWNvbmQ='].map((auth) =>
+          JSON.stringify({ auths: { 'mirror.local:5000': { auth } } }),
+        ),
+    },
+  };
+  for (const [kind, { name, setting, contents }] of Object.entries(watched)) {
+    it(`rebuilds registry state on its own timer when the ${kind} the config names changes`, async () => {
+      const file = join(certs.dir, name);
+      const [first, second] = contents();
+      await writeFile(file, first ?? '');
+      const yaml = `${serverYaml() + mirrorRoute}registries: { mirror.local:5000: { ${setting(file)} } }\n`;
+      const h = await serve(name, yaml, { interval: 20 });
+      try {
+        await writeFile(file, second ?? '');
+        const reloaded = await h.captured.waitFor((l) => l.msg === 'config reloaded');
+        assert.equal(reloaded.registryStateRebuilt, true);
+        assert.equal(h.built.length, 1);
+        assert.equal(h.initial.closed, true, 'the state built from the old file is closed');
+        assert.match(await scrape(h.server.metricsPort), /^regroute_config_reloads_total 1$/m);
+      } finally {
+        await h.server.close();
+      }
+    });
+  }
+
+  it('keeps registry state when a password file the config names vanishes for a moment, and counts it once', async () => {
+    const password = join(certs.dir, 'vanishing-password');
+    await writeFile(password, 'first\n');
+    const yaml = `${serverYaml() + mirrorRoute}registries: { mirror.local:5000: { auth: { username: u, passwordFile: ${password} } } }\n`;
+    const h = await serve('vanishing', yaml);
+    try {
+      await rm(password);
+      assert.equal(await h.server.reloadConfig(), 'rejected');
+      assert.equal(h.built.length, 0, 'no registry state is built without the file');
+      assert.equal(h.initial.closed, false);
+      assert.equal(await patched(h.server.port), true, 'reviews still run on the running state');
+      const errors = h.captured.lines.filter((l) => l.level === 50);
+      assert.equal(errors.length, 1);
+      assert.match(JSON.stringify(errors[0]?.unreadable), /vanishing-password.*ENOENT/);
+      assert.match(JSON.stringify(errors[0]?.unreadable), /mirror\.local:5000/);
+      let text = await scrape(h.server.metricsPort);
+      assert.match(text, /^regroute_config_reload_errors_total 1$/m);
+      assert.match(text, /^regroute_config_last_reload_successful 0$/m);
+
+      assert.equal(await h.server.reloadConfig(), 'unchanged', 'a file that stays missing is reported once');
+      await writeFile(password, 'first\n');
+      assert.equal(await h.server.reloadConfig(), 'unchanged', 'the file back as it was is no change');
+      assert.equal(h.built.length, 0);
+      assert.ok(h.captured.lines.some((l) => /can be read again/.test(String(l.msg))));
+      text = await scrape(h.server.metricsPort);
+      assert.match(text, /^regroute_config_reload_errors_total 1$/m);
+      assert.match(text, /^regroute_config_last_reload_successful 1$/m);
+
+      await writeFile(password, 'second\n');
+      assert.equal(await h.server.reloadConfig(), 'applied', 'a changed file still rebuilds');
+      assert.equal(h.built.length, 1);
+    } finally {
+      await h.server.close();
+    }
+  });
+
   it('answers every review while reloads swap config and registry state underneath', async () => {
     const h = await serve('busy', serverYaml() + mirrorRoute, { nextState: hubDown });
     const agent = keepAliveAgent();
@@ -370,7 +442,7 @@ describe('config reload on a running server', () => {
     const h = await serve('timer', serverYaml() + mirrorRoute, { interval: 20 });
     try {
       await h.write(serverYaml() + otherPrefixRoute);
-      for (let i = 0; i < 200 && h.server.config.routes[0]?.prefix === 'docker.io'; i += 1) await sleep(10);
+      await h.captured.waitFor((l) => l.msg === 'config reloaded');
       assert.equal(h.server.config.routes[0]?.prefix, 'docker.io/other');
     } finally {
       await h.server.close();
@@ -414,9 +486,20 @@ describe('new registry state before it is put in force', () => {
   });
 
   it('abandons a rebuild when stopped, closing what it built', async () => {
-    const { runtime, reloader, next } = await reloaderFor('stopped', () => false, 5_000);
+    let polled: () => void = () => {};
+    const waiting = new Promise<void>((resolve) => {
+      polled = resolve;
+    });
+    const { runtime, reloader, next } = await reloaderFor(
+      'stopped',
+      () => {
+        polled();
+        return false;
+      },
+      5_000,
+    );
     const checking = reloader.check();
-    await sleep(20);
+    await waiting; // the rebuild now waits for the new state's first probe round
     await reloader.stop();
     assert.equal(await checking, 'unchanged');
     assert.notEqual(runtime.state, next);

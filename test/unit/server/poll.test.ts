@@ -2,45 +2,74 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fingerprintFiles, pollEvery } from '../../../src/server/poll.js';
 
+/** A promise and the function that settles it. */
+function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve: (value: T) => void = () => {};
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
 describe('pollEvery', () => {
+  // pollEvery's timers do not hold the process open (shutdown owes nothing to them); this one does, while a test waits.
+  let keepAlive: NodeJS.Timeout;
+  beforeEach(() => {
+    keepAlive = setInterval(() => {}, 60_000);
+  });
+  afterEach(() => clearInterval(keepAlive));
+
   it('never starts a tick before the last one ended, and stops when told', async () => {
     let running = 0;
     let overlapped = false;
+    const started: ReturnType<typeof deferred>[] = [deferred(), deferred(), deferred()];
+    const release: ReturnType<typeof deferred>[] = [deferred(), deferred(), deferred()];
     let ticks = 0;
     const polling = pollEvery(1, async () => {
+      const n = ticks;
+      ticks += 1;
       running += 1;
       overlapped ||= running > 1;
-      ticks += 1;
-      await sleep(10);
+      started[n]?.resolve();
+      await release[n]?.promise;
       running -= 1;
     });
-    await sleep(60);
+    // Each tick is held open until released: a timer of 1 ms firing meanwhile must not start another.
+    for (const n of [0, 1]) {
+      await started[n]?.promise;
+      await sleep(20); // twenty intervals while the tick is held
+      assert.equal(ticks, n + 1, 'no tick starts while one runs');
+      release[n]?.resolve();
+    }
+    await started[2]?.promise;
     polling.stop();
-    const stoppedAt = ticks;
-    await sleep(30);
-    assert.ok(stoppedAt >= 2);
-    assert.ok(ticks <= stoppedAt + 1, 'at most the tick under way finishes');
+    release[2]?.resolve();
+    await sleep(20); // twenty intervals after stop()
+    assert.equal(ticks, 3, 'the tick under way finished and no other started');
     assert.equal(overlapped, false);
   });
 
   it('reports a tick that throws and keeps going', async () => {
     const errors: unknown[] = [];
-    let ticks = 0;
+    const third = deferred();
     const polling = pollEvery(
       1,
       async () => {
-        ticks += 1;
         throw new Error('boom');
       },
-      (error) => errors.push(error),
+      (error) => {
+        errors.push(error);
+        if (errors.length === 3) third.resolve();
+      },
     );
-    while (ticks < 3) await sleep(5);
+    await third.promise;
     polling.stop();
-    assert.ok(errors.length >= 2);
+    assert.equal(errors.length, 3);
+    assert.match(String(errors[0]), /boom/);
   });
 });
 

@@ -4,7 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'node:tls';
+import { connect, type PeerCertificate } from 'node:tls';
 import { type Logger, pino } from 'pino';
 import { Agent, request } from 'undici';
 import { createCA, createServingCert, type KeyPair } from '../../../src/certs/generate.js';
@@ -39,17 +39,21 @@ export async function certDir(): Promise<CertDir> {
 
 export const serialOf = (pair: KeyPair): string => new X509Certificate(pair.certPem).serialNumber;
 
-/** The serial of the certificate a new TLS connection to the port is shown. */
-export function servedSerial(port: number): Promise<string> {
+/** The certificate a new TLS connection to the port is shown. */
+export function servedCertificate(port: number): Promise<PeerCertificate> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
-      const serial = socket.getPeerCertificate().serialNumber;
+      const certificate = socket.getPeerCertificate();
       socket.end();
-      resolve(serial);
+      resolve(certificate);
     });
     socket.on('error', reject);
   });
 }
+
+/** The serial of the certificate a new TLS connection to the port is shown. */
+export const servedSerial = async (port: number): Promise<string> =>
+  (await servedCertificate(port)).serialNumber;
 
 /** Keeps connections open between requests, like the apiserver's client does. */
 export const keepAliveAgent = (): Agent =>
@@ -134,21 +138,38 @@ export interface CapturedLog {
   readonly lines: Record<string, unknown>[];
   /** Every line as written, for asserting what must never appear. */
   readonly raw: string[];
+  /** Resolves with the first line, logged so far or later, that matches: a test waits on the log, never on a clock. */
+  waitFor(match: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
 }
 
 export function captureLog(): CapturedLog {
   const lines: Record<string, unknown>[] = [];
   const raw: string[] = [];
+  const waiters = new Set<{
+    match: (line: Record<string, unknown>) => boolean;
+    resolve: (line: Record<string, unknown>) => void;
+  }>();
   const log = pino(
     { level: 'debug' },
     {
       write: (line: string) => {
         raw.push(line);
-        lines.push(JSON.parse(line));
+        const parsed = JSON.parse(line) as Record<string, unknown>;
+        lines.push(parsed);
+        for (const waiter of waiters) {
+          if (!waiter.match(parsed)) continue;
+          waiters.delete(waiter);
+          waiter.resolve(parsed);
+        }
       },
     },
   );
-  return { log, lines, raw };
+  const waitFor = (match: (line: Record<string, unknown>) => boolean) => {
+    const seen = lines.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise<Record<string, unknown>>((resolve) => waiters.add({ match, resolve }));
+  };
+  return { log, lines, raw, waitFor };
 }
 
 export async function scrape(metricsPort: number): Promise<string> {

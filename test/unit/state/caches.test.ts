@@ -118,12 +118,20 @@ describe('SingleFlight', () => {
   it('shares one run among concurrent callers of a key and runs again once it settled', async () => {
     const flight = new SingleFlight<number>();
     let runs = 0;
+    // The first run stays under way until every caller has asked.
+    let finish: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
     const work = async () => {
       runs += 1;
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await held;
       return runs;
     };
-    const answers = await Promise.all([flight.run('k', work), flight.run('k', work), flight.run('k', work)]);
+    const asked = [flight.run('k', work), flight.run('k', work), flight.run('k', work)];
+    assert.equal(flight.size, 1);
+    finish();
+    const answers = await Promise.all(asked);
     assert.deepEqual(answers, [1, 1, 1]);
     assert.equal(flight.size, 0);
     assert.equal(await flight.run('k', work), 2);
