@@ -137,54 +137,53 @@ describe('POST /mutate over TLS on loopback', () => {
     await assertServesGoodReview();
   });
 
-  it('times out slow clients (slowloris) while it keeps answering others', async (t) => {
+  // No clock decides the outcome: the server's own request timeout cuts the slow clients (their closing is awaited,
+  // bounded by this test's timeout), and the reviews sent meanwhile are counted, not timed.
+  it('times out slow clients (slowloris) while it keeps answering others', { timeout: 60_000 }, async (t) => {
     const slowClients = 8;
     const started = performance.now();
     const sockets = await Promise.all(Array.from({ length: slowClients }, rawTls));
-    const closed = sockets.map((socket) => untilClosed(socket, started));
+    let slowClientsConnected = slowClients;
+    const closed = sockets.map((socket) =>
+      untilClosed(socket, started).then((outcome) => {
+        slowClientsConnected -= 1;
+        return outcome;
+      }),
+    );
     for (const socket of sockets) {
       socket.write(
         'POST /mutate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n',
       );
     }
-    // A byte a second from each, for as long as the server lets them.
+    // A byte a second from each, for as long as the server lets them; with each drip, one review from another client.
+    let whileHeld = 0;
+    const reviews: Promise<void>[] = [];
     const drip = setInterval(() => {
       for (const socket of sockets) if (!socket.destroyed) socket.write('[');
+      if (slowClientsConnected < slowClients) return;
+      reviews.push(
+        assertServesGoodReview().then(() => {
+          if (slowClientsConnected === slowClients) whileHeld += 1;
+        }),
+      );
     }, 1000);
-
-    // Others are served meanwhile, each promptly.
-    const served: number[] = [];
-    const deadline = started + REQUEST_TIMEOUT_MS + 3000;
-    let allClosed = false;
-    void Promise.all(closed).then(() => {
-      allClosed = true;
-    });
-    while (!allClosed && performance.now() < deadline) {
-      served.push(await assertServesGoodReview());
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
+    const outcomes = await Promise.all(closed);
     clearInterval(drip);
-    const slowest = Math.max(...served);
-    t.diagnostic(`${served.length} reviews answered meanwhile, slowest in ${slowest.toFixed(0)} ms`);
-    assert.ok(slowest < 2000, `a review waited ${slowest} ms behind slow clients`);
-
-    const outcomes = await Promise.race([
-      Promise.all(closed),
-      new Promise<null>((resolve) => setTimeout(resolve, Math.max(0, deadline - performance.now()), null)),
-    ]);
-    for (const socket of sockets) socket.destroy();
-    assert.ok(
-      outcomes !== null,
-      `slow clients still connected ${((performance.now() - started) / 1000).toFixed(1)} s after they started, ` +
-        `past the ${REQUEST_TIMEOUT_MS} ms request timeout`,
+    await Promise.all(reviews);
+    t.diagnostic(
+      `${reviews.length} reviews sent while slow clients were connected, ${whileHeld} answered before any was cut`,
     );
+    assert.ok(whileHeld >= 3, `only ${whileHeld} reviews answered while every slow client held a socket`);
+
     for (const { received, closedAfterMs } of outcomes) {
       t.diagnostic(
         `slow client cut after ${(closedAfterMs / 1000).toFixed(1)} s: ${received.split('\r\n')[0]}`,
       );
+      // A lower bound only: a loaded machine can make it later, never earlier.
       assert.ok(closedAfterMs >= REQUEST_TIMEOUT_MS - 1000, 'not before its time');
       if (received !== '') assert.match(received, /^HTTP\/1\.1 408 /);
     }
+    await assertServesGoodReview();
   });
 
   it('answers many concurrent connections, each with its own review', async (t) => {
