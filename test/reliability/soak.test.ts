@@ -81,11 +81,15 @@ describe(`soak: ${SOAK_MS / 1000} s of admissions while registries flap`, () => 
     await rename(`${files.cert}.new`, files.cert);
   }
 
-  const metric = async (name: string): Promise<number[]> => {
+  /** The values of a metric's series, those whose labels include `labels` when given. */
+  const metric = async (name: string, labels = ''): Promise<number[]> => {
     const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
     const text = await res.text();
-    return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].map((m) => Number(m[1]));
+    return [...text.matchAll(new RegExp(`^${name}(?:\\{([^}]*)\\})? (\\S+)$`, 'gm'))]
+      .filter((m) => (m[1] ?? '').includes(labels))
+      .map((m) => Number(m[2]));
   };
+  const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
 
   before(async () => {
     harness = await startHarness();
@@ -203,13 +207,21 @@ describe(`soak: ${SOAK_MS / 1000} s of admissions while registries flap`, () => 
     assert.deepEqual(stats.errors.slice(0, 5), []);
     assert.ok(stats.answers > WORKERS * 10, `load was applied (${stats.answers} answers)`);
     assert.ok(stats.patched > 0, 'some pods were rerouted while the source was down');
-    // The deadline bounds the wait for registries; the rest is a loaded 2-core machine serving 8 clients.
-    assert.ok(stats.slowestMs < DEADLINE_MS + 100 + 1500, `slowest answer ${stats.slowestMs.toFixed(0)} ms`);
+    // The deadline bounds the wait for registries, measured where it applies: in the server, whose histogram
+    // counts every answer (the client's figure above adds the machine's load, and is only reported).
+    const answered = sum(await metric('regroute_admission_duration_seconds_count'));
+    const withinTwoSeconds = sum(await metric('regroute_admission_duration_seconds_bucket', 'le="2"'));
+    assert.ok(answered >= stats.answers, `the server counted ${answered} answers`);
+    assert.equal(
+      withinTwoSeconds,
+      answered,
+      'every answer within 2 s of its arrival, server-side (deadline 0.9 s)',
+    );
   });
 
   it('took the certificate rotation and the config reload without a failed request', async () => {
     assert.ok(stats.rotatedAt > 0 && stats.reloadedAt > 0);
-    assert.ok((await metric('regroute_tls_reloads_total'))[0] ?? 0 >= 1, 'the new certificate is served');
+    assert.ok(((await metric('regroute_tls_reloads_total'))[0] ?? 0) >= 1, 'the new certificate is served');
     assert.ok(((await metric('regroute_config_reloads_total'))[0] ?? 0) >= 1, 'the new config is in force');
     assert.equal(stats.errors.length, 0);
   });
