@@ -378,7 +378,16 @@ export class RegistryClient {
       await res.body.dump();
       const availability = availabilityOf(status);
       if (availability === 'available') return { ok: true, status, latencyMs: latencyMs(), availability };
-      return { ok: false, status, latencyMs: latencyMs(), availability, error: `HTTP ${status}` };
+      const failure: PingResult = {
+        ok: false,
+        status,
+        latencyMs: latencyMs(),
+        availability,
+        error: `HTTP ${status}`,
+      };
+      const retryAfterMs = parseRetryAfter(header(res, 'retry-after'), this.#now());
+      if (retryAfterMs !== undefined) failure.retryAfterMs = retryAfterMs;
+      return failure;
     } catch (error) {
       return {
         ok: false,

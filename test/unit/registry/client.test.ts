@@ -479,7 +479,10 @@ describe('RegistryClient', () => {
       const dated = await client.headManifest('team/app', 'v1', deadline());
       assert.equal(dated.kind === 'error' && dated.retryAfterMs, 90_000);
       const ping = await client.ping(deadline());
-      assert.deepEqual([ping.ok, ping.status, ping.availability], [false, 429, 'rate-limited']);
+      assert.deepEqual(
+        [ping.ok, ping.status, ping.availability, ping.retryAfterMs],
+        [false, 429, 'rate-limited', 90_000],
+      );
     });
 
     it('maps 503 to server-error', async (t) => {
