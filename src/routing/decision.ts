@@ -225,7 +225,7 @@ function decideByTag(
       if (agreed === null) verdict = 'conflict';
       else if (tag.digest !== agreed) verdict = 'single-platform';
       else verdict = candidate.isOwn || canUse(candidate) ? 'chosen' : 'pull-secret-unavailable';
-    } else if (tag?.kind === 'unknown') verdict = 'unknown';
+    } else if (tag?.kind === 'unknown') verdict = tag.cause === 'error' ? 'error' : 'unknown';
     else verdict = tag ? 'no-tag' : 'not-checked';
     verdicts.push({ location: locationKey(candidate), verdict });
     if (verdict === 'chosen' && agreed !== null) {

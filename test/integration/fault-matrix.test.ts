@@ -70,19 +70,23 @@ interface Cell {
  * unverified, by a mirror's own answer for the tag (unverifiedTags: allow).
  */
 function expected(fault: Fault, role: Role): Cell {
-  // A registry announcing another digest than the manifest's answers a digest lookup with an error, so regroute
-  // cannot tell whether it holds the digest; for a tag lookup the announcement is all it can learn without a pull.
+  // A registry announcing another digest than the manifest's is caught: asked for a digest, it claims other
+  // content, so the pod goes to a registry whose bytes hash to the digest; asked for a tag with the body (the source
+  // down, nothing of it known), its bytes disagree with its own announcement, and it is passed over.
   if (fault === 'wrong-digest') {
     if (role === 'source') {
-      return { tagged: { to: null, reason: 'source-healthy' }, pinned: { to: null, reason: 'source-error' } };
+      return {
+        tagged: { to: null, reason: 'source-healthy' },
+        pinned: { to: 'preferred', reason: 'source-missing-digest' },
+      };
     }
     if (role === 'preferred') {
       return {
-        tagged: { to: 'preferred', reason: 'unverified-tag' },
+        tagged: { to: 'last', reason: 'unverified-tag' },
         pinned: { to: 'last', reason: 'source-unhealthy' },
       };
     }
-    return { tagged: { to: 'last', reason: 'unverified-tag' }, pinned: { to: null, reason: 'no-candidate' } };
+    return { tagged: { to: null, reason: 'no-candidate' }, pinned: { to: null, reason: 'no-candidate' } };
   }
   // Every other fault makes the probes call the registry down (or rate-limited): it is skipped.
   if (role === 'source') {
@@ -257,7 +261,7 @@ describe('fault matrix: each fault × each role, against real registries (distri
   }
 
   describe('a blackholed registry the probes have not yet noticed', () => {
-    it('as the source: the answer comes in time; the digest stays, the tag no one vouched for goes unverified', async () => {
+    it('as the source: the answer comes in time; both images stay, since no probe has found the source failing', async () => {
       const { outcome, elapsedMs, audit } = await admit('blackhole', 'source', { probeFaulted: false });
       cases.push('source/blackhole-unprobed');
       assert.ok(elapsedMs < DEADLINE_MS + SLACK_MS, `answered in ${elapsedMs.toFixed(0)} ms`);
@@ -265,14 +269,14 @@ describe('fault matrix: each fault × each role, against real registries (distri
       const pinned = imageOf(outcome.decisions, 'pinned');
       assert.equal(pinned?.reason, 'deadline');
       assert.equal(pinned?.target, null);
-      // The tag: the source gave no digest (its lookup timed out), the preferred mirror answered for the tag.
+      // The tag: the source gave no digest in time, and while the probes find it up, it alone defines the tag.
       const tagged = imageOf(outcome.decisions, 'tagged');
-      assert.equal(tagged?.reason, 'unverified-tag');
-      assert.ok(tagged?.target?.startsWith(`${host('preferred')}/team/app:v1@sha256:`));
+      assert.equal(tagged?.reason, 'deadline');
+      assert.equal(tagged?.target, null);
       assert.deepEqual(
         audit.map((record) => [record.container, record.reason]),
         [
-          ['tagged', 'unverified-tag'],
+          ['tagged', 'deadline'],
           ['pinned', 'deadline'],
         ],
       );

@@ -237,7 +237,8 @@ function rule(o: Observed): { rewrite: number | null; reason: Reason; digest: st
         : { rewrite: i, reason: 'unverified-tag', digest: agreed as string };
     }
   }
-  return stay(heard.some((t) => t?.kind === 'unknown') ? 'deadline' : 'no-candidate');
+  // A candidate that answered with an error is no reason to wait: only silence is.
+  return stay(heard.some((t) => t?.kind === 'unknown' && t.cause !== 'error') ? 'deadline' : 'no-candidate');
 }
 
 describe('decide() over any observation of the candidates', () => {
