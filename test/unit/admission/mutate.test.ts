@@ -175,11 +175,18 @@ describe('mutate', () => {
     });
   }
 
-  it('computes the same decision for a dry run', async () => {
+  it('computes the same decisions and the same patch for a dry run as for the real request', async () => {
     const req = request('pod-create-dryrun.json');
     assert.equal(req.dryRun, true);
-    const outcome = await mutate(req, deps(world(SOURCES)), noDeadline());
-    assert.ok(outcome.response.patch);
+    const dry = await mutate(req, deps(world(SOURCES)), noDeadline());
+    const real = await mutate({ ...req, dryRun: false }, deps(world(SOURCES)), noDeadline());
+    assert.ok(dry.response.patch, 'the dry run is rerouted too');
+    assert.deepEqual(patchOf(dry.response), patchOf(real.response));
+    assert.deepEqual(dry.response.warnings, real.response.warnings);
+    assert.deepEqual(
+      dry.decisions.map((d) => [d.site.name, d.decision.reason, d.decision.target]),
+      real.decisions.map((d) => [d.site.name, d.decision.reason, d.decision.target]),
+    );
   });
 
   it('routes only new ephemeral containers on their subresource, without touching pull secrets or annotations', async () => {

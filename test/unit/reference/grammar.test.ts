@@ -12,6 +12,7 @@ import {
   matchName,
   matchReference,
 } from '../../../src/reference/index.js';
+import { propertyRuns, SEED } from '../../helpers/runs.js';
 import { grammarString, nearMiss } from './arbitraries.js';
 import { referenceRegexp, show } from './corpora.js';
 import { oracle } from './regexp-oracle.js';
@@ -66,7 +67,7 @@ describe('the scanners agree with the regexps of regexp.go and go-digest', () =>
       fc.property(inputs, (s) => {
         assert.equal(scanner(s), regexp.test(s), show(s));
       }),
-      { numRuns: 2000 },
+      { seed: SEED, numRuns: propertyRuns(2000) },
     );
 
   test('domainAndPort', () => agree(isDomainAndPort, oracle.domainAndPort));
@@ -82,7 +83,7 @@ describe('the scanners agree with the regexps of regexp.go and go-digest', () =>
         const m = oracle.anchoredName.exec(s);
         assert.deepEqual(matchName(s), m && { domain: m[1] ?? '', path: m[2] }, show(s));
       }),
-      { numRuns: 2000 },
+      { seed: SEED, numRuns: propertyRuns(2000) },
     );
   });
 
@@ -98,7 +99,7 @@ describe('the scanners agree with the regexps of regexp.go and go-digest', () =>
           show(s),
         );
       }),
-      { numRuns: 2000 },
+      { seed: SEED, numRuns: propertyRuns(2000) },
     );
   });
 });

@@ -12,6 +12,7 @@ import {
   parseLiteral,
   parseReference,
 } from '../../../src/reference/index.js';
+import { propertyRuns, SEED } from '../../helpers/runs.js';
 import { grammarString, nearMiss, reference } from './arbitraries.js';
 
 describe('round trips of generated references', () => {
@@ -20,7 +21,7 @@ describe('round trips of generated references', () => {
       fc.property(reference, (r) => {
         assert.deepEqual(parseReference(formatReference(r)), { ok: true, reference: r });
       }),
-      { numRuns: 1000 },
+      { seed: SEED, numRuns: propertyRuns(1000) },
     );
   });
 
@@ -29,7 +30,7 @@ describe('round trips of generated references', () => {
       fc.property(reference, (r) => {
         assert.deepEqual(parseReference(familiarString(r)), { ok: true, reference: r });
       }),
-      { numRuns: 1000 },
+      { seed: SEED, numRuns: propertyRuns(1000) },
     );
   });
 
@@ -42,7 +43,7 @@ describe('round trips of generated references', () => {
           reference: { domain: r.registry, path: r.repository, tag: r.tag, digest: r.digest },
         });
       }),
-      { numRuns: 500 },
+      { seed: SEED, numRuns: propertyRuns(500) },
     );
   });
 
@@ -54,7 +55,7 @@ describe('round trips of generated references', () => {
         assert.deepEqual(parseReference(formatReference(parsed.reference)), parsed);
         assert.deepEqual(parseReference(familiarString(parsed.reference)), parsed);
       }),
-      { numRuns: 3000 },
+      { seed: SEED, numRuns: propertyRuns(3000) },
     );
   });
 });
@@ -92,7 +93,7 @@ describe('no input makes a parser throw', () => {
             assert.equal(typeof parsed.error.message, 'string', parserName);
           }
         }),
-        { numRuns: 500 },
+        { seed: SEED, numRuns: propertyRuns(500) },
       );
     });
   }

@@ -76,8 +76,8 @@ describe('parseWwwAuthenticate', () => {
           assert.ok(first === undefined || !['basic', 'bearer'].includes(first.scheme));
           return;
         }
-        assertChallenge(first, { ...expected, token68: first?.token68 });
-        if (expected.paramsAsserted !== false) assert.equal(first?.token68, undefined);
+        // oras-go has no token68: where its parameters are asserted, a header it reads has none.
+        assertChallenge(first, { ...expected, token68: undefined });
       });
     }
   });

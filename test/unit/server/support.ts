@@ -63,14 +63,18 @@ export async function postReview(
   port: number,
   review: unknown,
   dispatcher: Agent,
-): Promise<{ status: number; body: { response: { uid: string; allowed: boolean; patch?: string } } }> {
+): Promise<{
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: { response: { uid: string; allowed: boolean; patch?: string } };
+}> {
   const res = await request(`https://127.0.0.1:${port}/mutate`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(review),
     dispatcher,
   });
-  return { status: res.statusCode, body: (await res.body.json()) as never };
+  return { status: res.statusCode, headers: res.headers, body: (await res.body.json()) as never };
 }
 
 /**
