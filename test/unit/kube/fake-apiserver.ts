@@ -143,6 +143,12 @@ const NOT_FOUND = {
   code: 404,
 };
 
+/**
+ * How long waitFor gives up after: only to name what never came and list what did, well before the test runner's
+ * own timeout; generous, since a loaded 2-core machine may take seconds over what takes milliseconds alone.
+ */
+const WAIT_LIMIT_MS = 30_000;
+
 interface Waiter {
   ready: () => boolean;
   resolve: () => void;
@@ -233,7 +239,7 @@ export class FakeApiserver {
         this.#waiters.delete(waiter);
         const seen = this.requests.map((r) => `${r.method} ${r.path}?${r.query}`).join('\n  ');
         reject(new Error(`timed out waiting for ${what}; requests seen:\n  ${seen}`));
-      }, 3000);
+      }, WAIT_LIMIT_MS);
       const waiter: Waiter = {
         ready,
         resolve: () => {

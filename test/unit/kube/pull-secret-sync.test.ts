@@ -350,6 +350,8 @@ describe('pull secret sync against hand-written Kubernetes API answers', () => {
     sync = undefined;
     await Promise.all(open.map((w) => w.closed));
     const seen = fake.requests.length;
+    // Not a synchronisation: a window in which a loop still running (resync every hour here, backoff of 1–4 ms)
+    // would have asked again.
     await delay(20);
     assert.equal(fake.requests.length, seen);
   });
