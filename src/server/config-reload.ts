@@ -245,7 +245,8 @@ export class ConfigReloader {
    * after a reload see fresh health rather than none. Health is probed afresh, not carried over from
    * the state it replaces: a rebuild means credentials, a CA or probe settings changed, which is what can turn a
    * registry's verdict. What createState keeps of the state it replaces is its business (the serve command keeps
-   * caches, and the clients of registries whose files cannot be read now). 'stopped' when the reloader stopped meanwhile; any other string says why no state could be built.
+   * caches, and the clients of registries whose files cannot be read now). 'stopped' when the reloader stopped
+   * meanwhile; any other string says why no state could be built.
    */
   async #build(config: Config): Promise<StateHandle | 'stopped' | string> {
     const { createState, log } = this.options;

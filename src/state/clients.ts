@@ -156,7 +156,10 @@ export class ClientPool {
     return false;
   }
 
-  /** A full pool is news once, then a count every FULL_POOL_REPORT_MS: a pod naming hundreds of hosts must not flood the log. */
+  /**
+   * A full pool is news once, then a count every FULL_POOL_REPORT_MS: a pod naming hundreds of hosts must not flood
+   * the log.
+   */
   #reportFull(what: 'evicted' | 'refused', registry: string): void {
     this.#full[what] += 1;
     const now = this.#now();
