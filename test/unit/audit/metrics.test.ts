@@ -43,6 +43,32 @@ describe('label values', () => {
     assert.equal(labels.of('a.io'), 'a.io');
     assert.ok(MAX_UNCONFIGURED_REGISTRY_LABELS >= 8);
   });
+
+  it(`keeps exactly ${MAX_UNCONFIGURED_REGISTRY_LABELS} unconfigured hosts by default, and series of requests with them`, async () => {
+    assert.equal(MAX_UNCONFIGURED_REGISTRY_LABELS, 32);
+    const metrics = new Metrics({ defaultMetrics: false });
+    metrics.configureRegistries(['mirror.local:5000']);
+    const hosts = Array.from({ length: 40 }, (_, i) => `team-${i}.example.com`);
+    for (const registry of ['mirror.local:5000', ...hosts]) {
+      metrics.recordRegistryRequest({
+        registry,
+        operation: 'manifest',
+        method: 'HEAD',
+        status: 200,
+        outcome: 'available',
+        durationMs: 1,
+      });
+    }
+    const labelled = [
+      ...(await scrape(metrics)).matchAll(/^regroute_registry_requests_total\{registry="([^"]+)"/gm),
+    ].map((m) => m[1]);
+    assert.deepEqual(labelled, ['mirror.local:5000', ...hosts.slice(0, 32), 'other']);
+    // The 32nd keeps its own label, the 33rd is the first folded into "other"; the configured one is always kept.
+    assert.equal(metrics.registryLabels.of('team-31.example.com'), 'team-31.example.com');
+    assert.equal(metrics.registryLabels.of('team-32.example.com'), 'other');
+    assert.equal(metrics.registryLabels.of('another.example.com'), 'other');
+    assert.equal(metrics.registryLabels.of('mirror.local:5000'), 'mirror.local:5000');
+  });
 });
 
 describe('/metrics after admission reviews', () => {
@@ -85,6 +111,29 @@ describe('/metrics after admission reviews', () => {
       // Neither images nor digests become label values.
       assert.ok(!text.includes('nginx'));
       assert.ok(!text.includes('sha256'));
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('counts a review that changes nothing as result="unchanged", apart from skipped ones', async () => {
+    const healthy = new MemoryState()
+      .setHealth('docker.io', 'healthy')
+      .setHealth('mirror.local:5000', 'healthy')
+      .putTag({ registry: 'docker.io', repository: 'library/nginx' }, '1.27', nginx);
+    const { app, metrics } = testApp(config, healthy);
+    try {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/mutate',
+        payload: fixture('admission/pod-create-replicaset.json') as never,
+      });
+      assert.equal(res.json().response.patch, undefined);
+      const text = await scrape(metrics);
+      assert.match(text, /^regroute_admission_requests_total\{result="unchanged"\} 1$/m);
+      assert.match(text, /^regroute_admission_duration_seconds_count\{result="unchanged"\} 1$/m);
+      assert.match(text, /^regroute_image_decisions_total\{reason="source-healthy"\} 1$/m);
+      assert.doesNotMatch(text, /result="(patched|skipped|error)"/);
     } finally {
       await app.close();
     }
