@@ -102,10 +102,13 @@ export class HealthTracker {
     if (entry.failures >= needed) entry.health = 'unhealthy';
   }
 
-  /** True while failures have been seen but not enough for a first verdict: the prober probes again at once. */
+  /**
+   * True while failures have been seen but not enough for a first verdict: the prober probes again at once. Not
+   * while rate-limited: asking again is what the registry asked us not to do.
+   */
   awaitsVerdict(registry: string): boolean {
     const entry = this.#registries.get(registry);
-    return entry !== undefined && entry.health === 'unknown' && entry.failures > 0;
+    return entry !== undefined && this.health(registry) === 'unknown' && entry.failures > 0;
   }
 
   /**

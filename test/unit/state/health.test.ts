@@ -30,6 +30,13 @@ describe('HealthTracker', () => {
     assert.equal(tracker.awaitsVerdict('down.io'), false);
   });
 
+  it('awaits no verdict from a registry that asked to be left alone', () => {
+    const tracker = new HealthTracker({ failureThreshold: 3, successThreshold: 1 });
+    tracker.failed('hub.io', 'HTTP 503');
+    tracker.rateLimited('hub.io', 60_000);
+    assert.equal(tracker.awaitsVerdict('hub.io'), false);
+  });
+
   it('confirms a first failure at least once, even with a failureThreshold of 1', () => {
     const tracker = new HealthTracker({ failureThreshold: 1, successThreshold: 1 });
     tracker.failed('down.io', 'ECONNREFUSED');
