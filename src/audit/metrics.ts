@@ -75,6 +75,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly digestMismatches = new Counter({
+    name: 'regroute_registry_digest_mismatches_total',
+    help: 'Manifests a registry served whose bytes do not hash to the digest it claimed: a registry caught lying.',
+    labelNames: ['registry'] as const,
+    registers: [this.registry],
+  });
+
   readonly registryRequests = new Counter({
     name: 'regroute_registry_requests_total',
     help: 'HTTP requests made to registries, by registry, operation, outcome class and HTTP status (none: no answer).',
@@ -186,6 +193,10 @@ export class Metrics {
         });
       }
     }
+  }
+
+  recordDigestMismatch(registry: string): void {
+    this.digestMismatches.inc({ registry: this.registryLabels.of(registry) });
   }
 
   recordRegistryRequest(event: RequestEvent): void {

@@ -49,6 +49,13 @@ export function createStateHandle(config: Config, log: Logger, options: StateOpt
     },
     requestTimeoutMs: config.probe.timeoutMs,
     ...(metrics ? { onCache: (cache, hit) => metrics.recordCache(cache, hit) } : {}),
+    onMismatch: (location, reference, message) => {
+      metrics?.recordDigestMismatch(location.registry);
+      log.warn(
+        { registry: location.registry, repository: location.repository, reference, error: message },
+        'registry served bytes that do not match the digest it claimed; it is not trusted with this digest',
+      );
+    },
     ...(sameCaches
       ? { caches: { tags: previous.handle.state.tags, presence: previous.handle.state.presence } }
       : {}),

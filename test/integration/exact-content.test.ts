@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { mutate } from '../../src/admission/mutate.js';
 import { type AdmissionRequest, decodeReview } from '../../src/admission/review.js';
 import { auditRecords } from '../../src/audit/audit.js';
+import { Metrics } from '../../src/audit/metrics.js';
 import { Config, type ConfigInput } from '../../src/config/schema.js';
 import { createStateHandle, type LiveStateHandle } from '../../src/state/create.js';
 import {
@@ -77,8 +78,11 @@ describe('exact content under failure, against real registries', () => {
   }
 
   /** A new replica: no cache, no history; probes run until each registry has its first verdict. */
-  async function replica(cfg: Config): Promise<LiveStateHandle> {
-    const handle = createStateHandle(cfg, pino({ level: 'silent' }), { probe: false });
+  async function replica(cfg: Config, metrics?: Metrics): Promise<LiveStateHandle> {
+    const handle = createStateHandle(cfg, pino({ level: 'silent' }), {
+      probe: false,
+      ...(metrics ? { metrics } : {}),
+    });
     handles.push(handle);
     for (let round = 0; round < 3; round++) await handle.prober.probeAll();
     return handle;
@@ -146,7 +150,8 @@ describe('exact content under failure, against real registries', () => {
 
     it('passes over a mirror caught serving other bytes for the digest, and remembers it', async () => {
       const cfg = config([lying.host, good.host]);
-      const handle = await replica(cfg);
+      const metrics = new Metrics();
+      const handle = await replica(cfg, metrics);
       const image = `${source.host}/team/app@${index.digest}`;
       const { outcome } = await admit(cfg, handle, image);
       const decision = outcome.decisions[0]?.decision;
@@ -161,6 +166,10 @@ describe('exact content under failure, against real registries', () => {
       const asked = lying.requests.length;
       await admit(cfg, handle, image);
       assert.equal(lying.requests.length, asked, 'the mismatch is cached: the liar is not asked again');
+      const reported = await metrics.registry.getSingleMetricAsString(
+        'regroute_registry_digest_mismatches_total',
+      );
+      assert.match(reported, new RegExp(`registry="${lying.host.replace('.', '\\.')}"} 1$`, 'm'));
     });
   });
 
