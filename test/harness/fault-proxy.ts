@@ -71,6 +71,8 @@ export interface FaultProxy extends RegistryEndpoint {
   readonly forwarded: number;
   /** Resolves once `count` requests received since start (or resetCounts) have ended: answered, or left by their client. */
   untilSettled(count: number): Promise<void>;
+  /** Resolves once `count` requests have arrived since start (or resetCounts), whatever the mode did with them. */
+  untilReceived(count: number): Promise<void>;
   resetCounts(): void;
   stop(): Promise<void>;
 }
@@ -119,6 +121,8 @@ export async function startFaultProxy(
   let forwarded = 0;
   let settled = 0;
   const settleWaiters = new Set<{ count: number; resolve: () => void }>();
+  let received = 0;
+  const receiveWaiters = new Set<{ count: number; resolve: () => void }>();
   let stopped = false;
   const sockets = new Set<Socket>();
 
@@ -161,6 +165,12 @@ export async function startFaultProxy(
   const handle = (request: IncomingMessage, response: ServerResponse) => {
     const current = mode;
     requests[current]++;
+    received++;
+    for (const waiter of receiveWaiters) {
+      if (received < waiter.count) continue;
+      receiveWaiters.delete(waiter);
+      waiter.resolve();
+    }
     const counted = requests;
     response.once('close', () => {
       if (counted !== requests) return; // counted before a resetCounts
@@ -302,11 +312,16 @@ export async function startFaultProxy(
       if (settled >= count) return Promise.resolve();
       return new Promise((resolve) => settleWaiters.add({ count, resolve }));
     },
+    untilReceived(count) {
+      if (received >= count) return Promise.resolve();
+      return new Promise((resolve) => receiveWaiters.add({ count, resolve }));
+    },
     resetCounts() {
       connections = zeroCounts();
       requests = zeroCounts();
       forwarded = 0;
       settled = 0;
+      received = 0;
     },
     async stop() {
       if (stopped) return;

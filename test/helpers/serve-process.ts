@@ -1,7 +1,6 @@
 // `regroute serve` as its own process, as it runs in a cluster: started from the CLI with a config file, its JSON
 // log lines kept for assertions, its /mutate called over real TLS.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
@@ -15,6 +14,12 @@ const START_TIMEOUT_MS = 20_000;
 export interface ServeProcess {
   readonly port: number;
   readonly pid: number;
+  /** Settles when the process has exited: its exit code, or the signal that ended it. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Sends the process a signal, as the kubelet does on pod deletion (SIGTERM). */
+  kill(signal: NodeJS.Signals): void;
+  /** Resolves with the first log line, logged so far or later, that matches. */
+  waitForLog(match: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
   /** Every JSON line the process logged so far, parsed. */
   readonly logs: Record<string, unknown>[];
   /** POSTs an AdmissionReview to /mutate and answers the response stanza and the time it took. */
@@ -35,6 +40,8 @@ export interface ServeOptions {
   readonly reloadIntervalMs?: number;
   /** Keep the log lines (default); a long load run drains them without keeping them. */
   readonly keepLogs?: boolean;
+  /** Environment variables added to the process's (KUBECONFIG, say). */
+  readonly env?: Record<string, string>;
 }
 
 /** Starts `regroute serve --config FILE --port 0` and resolves once it listens and /readyz answers 200. */
@@ -51,10 +58,21 @@ export async function startServe(
       : ['--import', 'tsx', FAST_RELOAD_MAIN, ...args],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, REGROUTE_TEST_RELOAD_INTERVAL_MS: String(options.reloadIntervalMs ?? '') },
+      env: {
+        ...process.env,
+        REGROUTE_TEST_RELOAD_INTERVAL_MS: String(options.reloadIntervalMs ?? ''),
+        ...options.env,
+      },
     },
   );
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   const logs: Record<string, unknown>[] = [];
+  const logWaiters = new Set<{
+    match: (line: Record<string, unknown>) => boolean;
+    resolve: (line: Record<string, unknown>) => void;
+  }>();
   let stderr = '';
   let pending = '';
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
@@ -62,7 +80,16 @@ export async function startServe(
     const lines = pending.split('\n');
     pending = lines.pop() ?? '';
     if (options.keepLogs === false) return;
-    for (const line of lines) if (line.trim()) logs.push(JSON.parse(line));
+    for (const line of lines) {
+      if (!line.trim()) continue;
+      const parsed = JSON.parse(line) as Record<string, unknown>;
+      logs.push(parsed);
+      for (const waiter of logWaiters) {
+        if (!waiter.match(parsed)) continue;
+        logWaiters.delete(waiter);
+        waiter.resolve(parsed);
+      }
+    }
   });
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`serve did not start:\n${stderr}`)), START_TIMEOUT_MS);
@@ -95,6 +122,15 @@ export async function startServe(
   return {
     port,
     pid: child.pid ?? 0,
+    exited,
+    kill: (signal) => {
+      child.kill(signal);
+    },
+    waitForLog(match) {
+      const seen = logs.find(match);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve) => logWaiters.add({ match, resolve }));
+    },
     logs,
     get,
     async mutate(review) {
@@ -110,9 +146,9 @@ export async function startServe(
       return { response: body.response, elapsedMs: performance.now() - started, statusCode: res.statusCode };
     },
     async stop() {
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
-        await once(child, 'exit');
+        await exited;
       }
       await dispatcher.close();
     },

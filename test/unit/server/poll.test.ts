@@ -26,8 +26,8 @@ describe('pollEvery', () => {
   it('never starts a tick before the last one ended, and stops when told', async () => {
     let running = 0;
     let overlapped = false;
-    const started: ReturnType<typeof deferred>[] = [deferred(), deferred(), deferred()];
-    const release: ReturnType<typeof deferred>[] = [deferred(), deferred(), deferred()];
+    const started = [deferred(), deferred(), deferred()];
+    const release = [deferred(), deferred(), deferred()];
     let ticks = 0;
     const polling = pollEvery(1, async () => {
       const n = ticks;
