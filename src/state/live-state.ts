@@ -141,7 +141,7 @@ export class LiveState implements RegistryState {
       const made = await this.clients.get(location.registry);
       if (!made.ok) {
         // A limit of our own (too many clients, say) says nothing about the registry.
-        if (!('local' in made && made.local)) this.tracker.failed(location.registry, made.error);
+        if (!made.local) this.tracker.failed(location.registry, made.error);
         return { kind: 'error', availability: 'unreachable', message: made.error };
       }
       const signal = AbortSignal.timeout(this.options.requestTimeoutMs);
