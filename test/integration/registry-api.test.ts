@@ -121,7 +121,8 @@ describe('OCI distribution-spec facts against a real registry and regroute’s c
 
   it('end-3 HEAD and GET /v2/<name>/manifests/<reference>: 200 with Docker-Content-Digest, 404 when absent', async () => {
     const end3 = spec.endpoints.find((e) => e.id === 'end-3');
-    assert.ok(end3 && end3.methods.includes('HEAD') && end3.methods.includes('GET'));
+    assert.ok(end3);
+    assert.ok(end3.methods.includes('HEAD') && end3.methods.includes('GET'));
     for (const method of ['HEAD', 'GET'] as const) {
       const raw = await registryRequest(open, method, '/v2/api/app/manifests/v1', {
         headers: { accept: image.mediaType },
