@@ -92,7 +92,12 @@ describe('graceful shutdown', () => {
 
   it('closes once, however often it is asked, and a close after the end is a no-op', async () => {
     let closes = 0;
-    const counted = { ...handleOf(new MemoryState()), close: async () => void (closes += 1) };
+    const counted = {
+      ...handleOf(new MemoryState()),
+      close: async () => {
+        closes += 1;
+      },
+    };
     const own = await startServer({
       config: parseConfig({ server: { tlsCert: certs.certFile, tlsKey: certs.keyFile } }, 'test'),
       state: counted,
