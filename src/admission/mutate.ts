@@ -163,6 +163,11 @@ export async function mutate(
   const isEphemeralUpdate = request.operation === 'UPDATE';
   const podSecrets = pullSecretNames(pod);
   const originals = recordedOriginals(pod);
+  // A container another webhook renamed after regroute rewrote it is no longer found by its name in the record; a
+  // recorded name missing from the pod says that happened, and a digest-pinned image is then taken as rewritten
+  // rather than routed again (which could move it along a chained route and add a second pull secret).
+  const podNames = new Set(isEphemeralUpdate ? [] : imageSites(pod).map((site) => site.name));
+  const renamed = !isEphemeralUpdate && Object.keys(originals).some((name) => !podNames.has(name));
   // An ephemeral container cannot bring a pull secret with it: the subresource changes nothing else in the pod.
   const canUse = (candidate: Candidate): boolean => {
     const secret = registries[candidate.registry]?.pullSecret;
@@ -183,6 +188,8 @@ export async function mutate(
         return { site, decision: unchanged('already-rewritten') };
       const parsed = parseImage(site.image);
       if (!parsed.ok) return { site, decision: unchanged('invalid-reference'), error: parsed.error.message };
+      if (recorded === undefined && renamed && parsed.reference.digest)
+        return { site, reference: parsed.reference, decision: unchanged('already-rewritten') };
       const match = matchRoute(parsed.reference, routes);
       const reference = parsed.reference;
       if (!match) return { site, reference, decision: unchanged('no-route') };

@@ -163,6 +163,46 @@ describe('mutate', () => {
     assert.equal(pod.spec.imagePullSecrets.filter((s) => s.name === 'mirror-pull').length, 1);
   });
 
+  it('takes a rewritten container another webhook renamed as rewritten: not moved again, no second pull secret', async () => {
+    const chained = parseConfig(
+      {
+        registries: {
+          'mirror.local:5000': { pullSecret: 'mirror-pull' },
+          'ams.ocir.io': { pullSecret: 'amsregcred' },
+        },
+        routes: [
+          { prefix: 'docker.io', registries: ['docker.io', 'mirror.local:5000/hub'] },
+          { prefix: 'mirror.local:5000/hub', registries: ['mirror.local:5000/hub', 'ams.ocir.io/hub'] },
+        ],
+      },
+      'test',
+    );
+    const digest = digestOf('chained');
+    const state = new MemoryState()
+      .setHealth('docker.io', 'unhealthy')
+      .setHealth('mirror.local:5000', 'healthy')
+      .setHealth('ams.ocir.io', 'healthy')
+      .putLastKnownTag({ registry: 'docker.io', repository: 'library/nginx' }, '1.27', digest)
+      .putManifest({ registry: 'mirror.local:5000', repository: 'hub/library/nginx' }, digest)
+      .putManifest({ registry: 'ams.ocir.io', repository: 'hub/library/nginx' }, digest);
+    const req = request('pod-create-replicaset.json');
+    const pod = req.object as {
+      spec: { containers: { name: string; image: string }[]; initContainers?: unknown };
+    };
+    pod.spec.containers = [{ name: 'web', image: 'nginx:1.27' }];
+    delete pod.spec.initContainers;
+    const first = await mutate(req, { config: chained, state }, noDeadline());
+    const once = applyResponse(req.object, first.response) as typeof pod;
+    assert.match(once.spec.containers[0]?.image ?? '', /^mirror\.local:5000\/hub\/library\/nginx:1\.27@/);
+    // Another webhook renames the container; then the mirror goes down and regroute is invoked again.
+    const renamed = structuredClone(once);
+    (renamed.spec.containers[0] as { name: string }).name = 'web-main';
+    state.setHealth('mirror.local:5000', 'unhealthy');
+    const again = await mutate({ ...req, object: renamed }, { config: chained, state }, noDeadline());
+    assert.equal(again.decisions[0]?.decision.reason, 'already-rewritten');
+    assert.equal(again.response.patch, undefined);
+  });
+
   for (const [name, skipped] of [
     ['pod-create-skip-label.json', 'skip-label'],
     ['pod-create-mirror.json', 'mirror-pod'],
