@@ -1,4 +1,4 @@
-// `regroute sync-pull-secrets`: the sync alone, against recorded Kubernetes API responses, until a signal ends it.
+// `regroute sync-pull-secrets`: the sync alone, against hand-written Kubernetes API answers, until a signal ends it.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Io } from '../../../src/cli/io.js';
 import { syncPullSecretsCommand } from '../../../src/cli/sync-pull-secrets.js';
-import { created, FakeApiserver, fixture, recorded } from '../kube/fake-apiserver.js';
+import { answer, created, FakeApiserver, fixture } from '../kube/fake-apiserver.js';
 import { captureLog } from '../server/support.js';
 
 const SOURCES = '/api/v1/namespaces/regroute-system/secrets';
@@ -40,11 +40,11 @@ describe('regroute sync-pull-secrets', () => {
     const list = fixture('namespace-list.json');
     fake
       .on('GET', NAMESPACES, { status: 200, body: { ...list, items: list.items.slice(0, 1) } })
-      .on('GET', SOURCES, recorded(200, 'secret-list-amsregcred.json'))
+      .on('GET', SOURCES, answer(200, 'secret-list-amsregcred.json'))
       .on(
         'GET',
         `/api/v1/namespaces/${list.items[0].metadata.name}/secrets/amsregcred`,
-        recorded(404, 'status-notfound.json'),
+        answer(404, 'status-notfound.json'),
       )
       .on('POST', `/api/v1/namespaces/${list.items[0].metadata.name}/secrets`, created);
     const file = await config(
