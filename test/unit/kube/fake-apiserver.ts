@@ -40,9 +40,6 @@ export interface WatchStream {
 /** A hand-written answer from test/fixtures/kube, with the HTTP status the apiserver sends with it. */
 export const answer = (status: number, name: string): Reply => ({ status, body: fixture(name) });
 
-/** @deprecated The fixtures were never recorded from an apiserver: use `answer`. */
-export const recorded = answer;
-
 /**
  * resourceVersion is one counter for the whole apiserver (etcd's revision): every write gets a higher one. It starts
  * above every resourceVersion the fixtures carry.
