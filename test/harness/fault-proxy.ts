@@ -40,6 +40,11 @@ export interface FaultOptions {
   retryAfterSeconds?: number;
   /** wrong-digest: the Docker-Content-Digest to answer with; default a digest derived from the real one. */
   digest?: string;
+  /**
+   * HTTP modes (slow, status, rate-limit, wrong-digest): act only on requests whose path matches, and pass the rest
+   * (a registry whose manifests fail while GET /v2/ answers); default every request.
+   */
+  paths?: RegExp;
 }
 
 export interface FaultProxyContext {
@@ -163,7 +168,7 @@ export async function startFaultProxy(
   };
 
   const handle = (request: IncomingMessage, response: ServerResponse) => {
-    const current = mode;
+    const current = options.paths && !options.paths.test(request.url ?? '') ? 'pass' : mode;
     requests[current]++;
     received++;
     for (const waiter of receiveWaiters) {

@@ -79,11 +79,14 @@ describe('reason source-error, against real registries (distribution 2.8 on loop
     const logs: Record<string, unknown>[] = [];
     const log = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line)) });
     const metrics = new Metrics({ defaultMetrics: false });
-    const handle = createStateHandle(config, log, { metrics, probe: false });
+    // Probing in the background, as in production; the round run here is the first one, awaited.
+    const handle = createStateHandle(config, log, { metrics });
     await handle.prober.probeAll();
     assert.equal(handle.tracker.health(source), 'healthy', 'the source is up: its probe passed');
     const deps = { config, state: handle.state };
     const app = buildApp({ mutateDeps: () => deps, metrics, log, isReady: () => true });
+    // Listening, as the webhook does: reviews are injected, but the open port holds the process while they wait.
+    await app.listen({ host: '127.0.0.1', port: 0 });
     const routed = { handle, app, metrics, logs };
     opened.push(routed);
     return routed;
@@ -107,9 +110,10 @@ describe('reason source-error, against real registries (distribution 2.8 on loop
     return { response: res.json().response, audit };
   }
 
-  it('leaves an image whose source answers its lookup 503, though a mirror holds it', async () => {
+  it('leaves an image whose source answers its lookup 503 (while GET /v2/ answers), though a mirror holds it', async () => {
     const routed = await route(flaky.host, { [flaky.host]: { caFile: harness.caFile } });
-    await flaky.setMode('status', { status: 503 });
+    // The manifests fail, the API root does not: probes keep finding the source up.
+    await flaky.setMode('status', { status: 503, paths: /\/manifests\// });
     try {
       const { response, audit } = await admit(routed, `${flaky.host}/team/app:v1`);
       assert.equal(response.patch, undefined, 'the image stays at its source');
