@@ -3,6 +3,10 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { Certificate, Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1';
 import {
+  PrometheusRule,
+  ServiceMonitor,
+} from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import {
   MutatingWebhookConfiguration,
   ValidatingAdmissionPolicy,
   ValidatingAdmissionPolicyBinding,
@@ -50,6 +54,8 @@ const models: ModelClass<Validatable>[] = [
   ValidatingAdmissionPolicyBinding,
   Issuer,
   Certificate,
+  ServiceMonitor,
+  PrometheusRule,
 ];
 
 /**
