@@ -70,10 +70,17 @@ export const AdmissionSettings = z.strictObject({
   unverifiedTags: z.enum(['allow', 'deny']).default('allow'),
 });
 
+/**
+ * Defaults sized to notice a failing registry within 2 s: a probe every second, ended after 500 ms (a registry that
+ * slow serves no admission in time either); its first failure makes the registry suspect and is confirmed by an
+ * immediate second probe (failureThreshold 2), so the worst case — a blackholed registry failing right after a
+ * probe passed — is 1 s + 2 × 500 ms. One success brings a registry back. A probe is a `/v2/` ping, plus a
+ * manifest and a blob HEAD of content known there (none of which Docker Hub counts as a pull).
+ */
 export const ProbeSettings = z.strictObject({
-  intervalSeconds: z.number().positive().default(10),
-  timeoutMs: z.number().int().min(1).default(2000),
-  failureThreshold: z.number().int().min(1).default(3),
+  intervalSeconds: z.number().positive().default(1),
+  timeoutMs: z.number().int().min(1).default(500),
+  failureThreshold: z.number().int().min(1).default(2),
   successThreshold: z.number().int().min(1).default(1),
 });
 

@@ -61,6 +61,7 @@ export interface Observation {
 
 export type Verdict =
   | 'chosen'
+  | 'suspect' // a failure seen, its confirmation not in by the deadline
   | 'unhealthy'
   | 'rate-limited'
   | 'absent'
@@ -131,7 +132,9 @@ function rewriteReason(
   if (ownIndex === -1) return isDown(ownHealth) ? 'source-unhealthy' : 'preferred-candidate';
   if (ownIndex > chosenIndex) return 'preferred-candidate';
   const own = verdicts[ownIndex]?.verdict;
-  return own === 'unhealthy' || own === 'rate-limited' ? 'source-unhealthy' : 'source-missing-digest';
+  return own === 'suspect' || own === 'unhealthy' || own === 'rate-limited'
+    ? 'source-unhealthy'
+    : 'source-missing-digest';
 }
 
 function whyNone(verdicts: readonly CandidateVerdict[]): Reason {

@@ -17,6 +17,12 @@ export async function observe(
   unverifiedTags: 'allow' | 'deny',
 ): Promise<Observation> {
   const tag = effectiveTag(reference);
+  // One failure makes a registry suspect while the prober confirms it (a probe timeout or two): a pod of its source
+  // or own location waits for that verdict, within the deadline, rather than move on a blip.
+  const suspect = [match.source.registry, reference.registry].filter((r) => state.health(r) === 'suspect');
+  if (suspect.length > 0 && state.settledHealth && !signal.aborted) {
+    await Promise.all(suspect.map((registry) => state.settledHealth?.(registry, signal)));
+  }
   const ownHealth = state.health(reference.registry);
   const candidates = match.candidates.map(
     (candidate): { -readonly [K in keyof CandidateObservation]: CandidateObservation[K] } => ({

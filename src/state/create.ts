@@ -47,7 +47,8 @@ export function createStateHandle(config: Config, log: Logger, options: StateOpt
       absentTtlMs: config.cache.absentTtlSeconds * 1000,
       maxEntries: config.cache.maxEntries,
     },
-    requestTimeoutMs: config.probe.timeoutMs,
+    // A lookup runs on its own clock, at least as long as an admission waits: a late answer still fills the cache.
+    requestTimeoutMs: Math.max(config.probe.timeoutMs, config.admission.deadlineMs),
     ...(metrics ? { onCache: (cache, hit) => metrics.recordCache(cache, hit) } : {}),
     onMismatch: (location, reference, message) => {
       metrics?.recordDigestMismatch(location.registry);

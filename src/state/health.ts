@@ -28,7 +28,11 @@ export const MAX_RATE_LIMIT_MS = 5 * 60_000;
 export type Evidence = 'ping' | 'manifest';
 
 class RegistryHealth {
-  health: 'healthy' | 'unhealthy' | 'unknown' = 'unknown';
+  health: 'healthy' | 'unhealthy' | 'unknown' | 'suspect' = 'unknown';
+  /** True once the registry had a verdict (healthy or unhealthy): a first failure then needs less confirming. */
+  judged = false;
+  /** Set while suspect: resolves when the suspicion is settled either way. */
+  settling: { promise: Promise<void>; resolve: () => void } | null = null;
   successes = 0;
   failures = 0;
   lastError: string | null = null;
@@ -39,6 +43,7 @@ class RegistryHealth {
 
 export class HealthTracker {
   readonly #registries = new Map<string, RegistryHealth>();
+  readonly #suspicionListeners = new Set<(registry: string) => void>();
 
   constructor(
     private readonly thresholds: Thresholds,
@@ -65,9 +70,9 @@ export class HealthTracker {
   }
 
   /**
-   * A success. A registry never seen before is trusted at once (there is no earlier verdict to overturn);
-   * an unhealthy one needs successThreshold successes in a row. A manifest read ends a rate limit early: it is
-   * what the limit stopped, while `/v2/` answers throughout one (Docker Hub does not count it).
+   * A success. A registry never seen before, or suspect after one failure, is trusted at once (a blip is forgiven);
+   * an unhealthy one needs successThreshold successes in a row. A manifest read ends a rate limit early: it is what
+   * the limit stopped, while `/v2/` answers throughout one (Docker Hub does not count it).
    */
   succeeded(registry: string, latencyMs: number | null = null, evidence: Evidence = 'ping'): void {
     const entry = this.#entry(registry);
@@ -76,17 +81,18 @@ export class HealthTracker {
     entry.successes += 1;
     entry.checkedAt = this.now();
     if (latencyMs !== null) entry.latencyMs = latencyMs;
-    if (entry.health === 'unknown' || entry.successes >= this.thresholds.successThreshold) {
-      entry.health = 'healthy';
+    if (entry.health !== 'unhealthy' || entry.successes >= this.thresholds.successThreshold) {
+      this.#settle(entry, 'healthy');
       entry.lastError = null;
     }
   }
 
   /**
-   * A failure. A healthy registry needs failureThreshold failures in a row. So does one without a verdict yet,
-   * and at least two: one failure of a replica just started may be its own (building TLS contexts and reading
-   * files on a loaded machine), and the prober gathers the rest at once (see awaitsVerdict), so a new replica
-   * still learns of a dead registry within its first round.
+   * A failure, from a probe or from any request that failed (a passive signal). The first one makes the registry
+   * suspect at once — the prober confirms it with immediate re-probes, and admissions wait for that verdict
+   * rather than move a pod on one blip — and failureThreshold failures in a row make it unhealthy. A registry
+   * without a verdict yet needs at least two: one failure of a replica just started may be its own (building TLS
+   * contexts and reading files on a loaded machine).
    */
   failed(registry: string, error: string, latencyMs: number | null = null): void {
     const entry = this.#entry(registry);
@@ -95,20 +101,46 @@ export class HealthTracker {
     entry.lastError = error;
     entry.checkedAt = this.now();
     if (latencyMs !== null) entry.latencyMs = latencyMs;
-    const needed =
-      entry.health === 'unknown'
-        ? Math.max(2, this.thresholds.failureThreshold)
-        : this.thresholds.failureThreshold;
-    if (entry.failures >= needed) entry.health = 'unhealthy';
+    const needed = entry.judged
+      ? this.thresholds.failureThreshold
+      : Math.max(2, this.thresholds.failureThreshold);
+    if (entry.failures >= needed) {
+      this.#settle(entry, 'unhealthy');
+    } else if (entry.health !== 'unhealthy' && entry.health !== 'suspect') {
+      entry.health = 'suspect';
+      let resolve = () => {};
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      entry.settling = { promise, resolve };
+      for (const listener of this.#suspicionListeners) listener(registry);
+    }
+  }
+
+  #settle(entry: RegistryHealth, verdict: 'healthy' | 'unhealthy'): void {
+    entry.health = verdict;
+    entry.judged = true;
+    entry.settling?.resolve();
+    entry.settling = null;
+  }
+
+  /** Called whenever a registry turns suspect: the prober confirms the suspicion at once. */
+  onSuspicion(listener: (registry: string) => void): () => void {
+    this.#suspicionListeners.add(listener);
+    return () => this.#suspicionListeners.delete(listener);
+  }
+
+  /** Resolves once the registry is not (or no longer) suspect. */
+  settled(registry: string): Promise<void> {
+    return this.#registries.get(registry)?.settling?.promise ?? Promise.resolve();
   }
 
   /**
-   * True while failures have been seen but not enough for a first verdict: the prober probes again at once. Not
-   * while rate-limited: asking again is what the registry asked us not to do.
+   * True while a suspicion awaits its confirmation: the prober probes again at once. Not while rate-limited:
+   * asking again is what the registry asked us not to do.
    */
   awaitsVerdict(registry: string): boolean {
-    const entry = this.#registries.get(registry);
-    return entry !== undefined && this.health(registry) === 'unknown' && entry.failures > 0;
+    return this.health(registry) === 'suspect';
   }
 
   /**
@@ -123,6 +155,7 @@ export class HealthTracker {
 
   /** Drops what is known of a registry no longer probed: an old verdict would otherwise stand for ever. */
   forget(registry: string): void {
+    this.#registries.get(registry)?.settling?.resolve();
     this.#registries.delete(registry);
   }
 

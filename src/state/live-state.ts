@@ -59,6 +59,11 @@ export class LiveState implements RegistryState {
     return this.tracker.health(registry);
   }
 
+  async settledHealth(registry: string, signal: AbortSignal): Promise<Health> {
+    if (this.health(registry) === 'suspect') await untilAborted(this.tracker.settled(registry), signal, undefined);
+    return this.health(registry);
+  }
+
   async resolveTag(
     location: RepositoryLocation,
     tag: string,
@@ -100,7 +105,11 @@ export class LiveState implements RegistryState {
         : { kind: 'digest', digest: result.digest, from: 'registry' };
     }
     if (result.kind === 'not-found') return { kind: 'absent' };
-    return fallback(result.availability === 'timeout' ? 'deadline' : 'error');
+    if (result.availability === 'timeout') return fallback('deadline');
+    // The error just made the source suspect: its confirmation decides between "failing" (its last-known answer
+    // stands in) and "a blip" (the pod stays with its source), within the deadline.
+    await this.settledHealth(location.registry, signal);
+    return fallback('error');
   }
 
   async hasManifest(

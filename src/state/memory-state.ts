@@ -68,6 +68,11 @@ export class MemoryState implements RegistryState {
     return this.#health.get(registry) ?? 'unknown';
   }
 
+  /** Health set by hand has no suspicion under way to wait for. */
+  async settledHealth(registry: string): Promise<Health> {
+    return this.health(registry);
+  }
+
   async resolveTag(
     location: RepositoryLocation,
     tag: string,

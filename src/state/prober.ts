@@ -49,6 +49,9 @@ export class Prober {
   #ready = false;
   #stopped = false;
   #round: Promise<ProbeResult[]> | null = null;
+  /** Registries being probed now: a suspicion raised meanwhile is confirmed by the probe under way. */
+  readonly #probing = new Map<string, Promise<ProbeResult>>();
+  #unwatch: (() => void) | null = null;
 
   constructor(
     private readonly config: Pick<Config, 'probe' | 'registries'>,
@@ -67,6 +70,11 @@ export class Prober {
   }
 
   start(): void {
+    // A failed lookup of an admission (a passive signal) makes a registry suspect between two rounds: confirm it at
+    // once, so the admissions waiting on it get a verdict within a probe timeout or two.
+    this.#unwatch = this.tracker.onSuspicion((registry) => {
+      if (!this.#stopped && !this.#probing.has(registry)) void this.probe(registry);
+    });
     const loop = async () => {
       await this.probeAll();
       this.#ready = true;
@@ -92,7 +100,15 @@ export class Prober {
    * Probes the registry, and again at once while a first failure awaits confirmation, so that a registry's first
    * verdict comes within one call. Answers the last probe.
    */
-  async probe(registry: string): Promise<ProbeResult> {
+  probe(registry: string): Promise<ProbeResult> {
+    const running = this.#probing.get(registry);
+    if (running) return running;
+    const probing = this.#probeUntilVerdict(registry).finally(() => this.#probing.delete(registry));
+    this.#probing.set(registry, probing);
+    return probing;
+  }
+
+  async #probeUntilVerdict(registry: string): Promise<ProbeResult> {
     let result = await this.#probeOnce(registry);
     const confirmations = Math.max(2, this.config.probe.failureThreshold) - 1;
     for (let i = 0; i < confirmations && this.tracker.awaitsVerdict(registry) && !result.ok; i++) {
@@ -161,6 +177,7 @@ export class Prober {
 
   stop(): void {
     this.#stopped = true;
+    this.#unwatch?.();
     if (this.#timer) clearTimeout(this.#timer);
   }
 }

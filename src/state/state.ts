@@ -6,11 +6,18 @@ export interface RepositoryLocation {
   readonly repository: string;
 }
 
-export type Health = 'healthy' | 'unhealthy' | 'rate-limited' | 'unknown';
+/**
+ * A registry's health as the probes and passive signals see it. `suspect`: one failure seen, its confirmation under
+ * way (it ends within a probe timeout or two).
+ */
+export type Health = 'healthy' | 'suspect' | 'unhealthy' | 'rate-limited' | 'unknown';
 
-/** Health the probes hold against a registry: its answers are not waited for and its pods may be moved. */
-export const isFailing = (health: Health): health is 'unhealthy' | 'rate-limited' =>
-  health === 'unhealthy' || health === 'rate-limited';
+/**
+ * Health the probes hold against a registry (suspect, down or rate-limited): its answers are not waited for, its
+ * pods may be moved, and a tag's last-known digest stands in for its answer.
+ */
+export const isFailing = (health: Health): health is 'suspect' | 'unhealthy' | 'rate-limited' =>
+  health === 'suspect' || health === 'unhealthy' || health === 'rate-limited';
 
 /**
  * What a tag points at, and how fresh that knowledge is. `last-known` is the source's own earlier answer, used only
@@ -44,6 +51,11 @@ export type Trust = 'claim' | 'bytes';
 export interface RegistryState {
   /** The prober's verdict; never does I/O. */
   health(registry: string): Health;
+  /**
+   * The registry's health once a suspicion under way is confirmed or cleared, or as it is when `signal` aborts
+   * first: an admission waits this long rather than move a pod on one failed probe.
+   */
+  settledHealth?(registry: string, signal: AbortSignal): Promise<Health>;
   /**
    * Resolves a tag to a digest: from a fresh cache entry, else from the registry when it is not known to be
    * down, else — only while the probes find it failing — from the last digest seen for the tag. Never rejects;

@@ -169,7 +169,15 @@ export interface World {
  */
 const hostBehaviour: fc.Arbitrary<HostBehaviour> = fc
   .record({
-    health: fc.constantFrom<Health>('healthy', 'healthy', 'healthy', 'unhealthy', 'rate-limited', 'unknown'),
+    health: fc.constantFrom<Health>(
+      'healthy',
+      'healthy',
+      'healthy',
+      'suspect',
+      'unhealthy',
+      'rate-limited',
+      'unknown',
+    ),
     misbehaviour: fc.constantFrom('none', 'none', 'none', 'none', 'none', 'hung', 'errs', 'lies'),
   })
   .map(({ health, misbehaviour }) => ({
@@ -210,7 +218,9 @@ export const answers = (w: World, registry: string): boolean => {
   return (health === 'healthy' || health === 'unknown') && !hung && !errs;
 };
 
-export const isDown = (health: Health): boolean => health === 'unhealthy' || health === 'rate-limited';
+/** What the probes hold against a registry: suspect (a failure awaiting its confirmation), down or rate-limited. */
+export const isDown = (health: Health): boolean =>
+  health === 'suspect' || health === 'unhealthy' || health === 'rate-limited';
 
 /** A small deterministic generator keyed by the world's seed and a location: contents without enumeration. */
 function random(seed: number, key: string): () => number {
@@ -324,6 +334,8 @@ export function worldLiveState(w: World): LiveState {
   const health = (registry: string) => behaviourOf(w, registry).health;
   const tracker = {
     health,
+    // No prober confirms anything here: a suspect host stays suspect, as one whose confirmation is still out.
+    settled: () => Promise.resolve(),
     succeeded() {},
     failed() {},
     rateLimited() {},

@@ -51,7 +51,12 @@ describe('config', () => {
     assert.equal(config.server.port, 8443);
     assert.equal(config.admission.deadlineMs, 2000);
     assert.equal(config.admission.unverifiedTags, 'allow');
-    assert.equal(config.probe.failureThreshold, 3);
+    assert.deepEqual(config.probe, {
+      intervalSeconds: 1,
+      timeoutMs: 500,
+      failureThreshold: 2,
+      successThreshold: 1,
+    });
     assert.deepEqual(config.routes, []);
     assert.deepEqual(config.registries, {});
   });

@@ -71,6 +71,7 @@ const health = fc.constantFrom<Health>(
   'healthy',
   'healthy',
   'healthy',
+  'suspect',
   'unhealthy',
   'rate-limited',
   'unknown',

@@ -136,7 +136,7 @@ describe('what a config change needs', () => {
     for (const extra of [
       'registries: { mirror.local:5000: { auth: { username: u, passwordFile: /p } } }',
       'registries: { mirror.local:5000: { caFile: /ca.crt } }',
-      'probe: { timeoutMs: 500 }',
+      'probe: { timeoutMs: 700 }',
       'cache: { tagTtlSeconds: 5 }',
     ]) {
       assert.notEqual(
@@ -296,7 +296,7 @@ describe('config reload on a running server', () => {
       const inFlight = postReview(h.server.port, review(), agent);
       await gated.entered;
 
-      await h.write(`${serverYaml() + mirrorRoute}probe: { timeoutMs: 500 }\n`);
+      await h.write(`${serverYaml() + mirrorRoute}probe: { timeoutMs: 700 }\n`);
       assert.equal(await h.server.reloadConfig(), 'applied');
       assert.equal(h.built.length, 1);
       assert.equal(h.initial.closed, false, 'a review still uses the replaced state');

@@ -8,6 +8,32 @@ const clock = () => {
 };
 
 describe('HealthTracker', () => {
+  it('tells its listeners when a registry turns suspect, once per suspicion', () => {
+    const tracker = new HealthTracker({ failureThreshold: 3, successThreshold: 1 });
+    const heard: string[] = [];
+    tracker.onSuspicion((registry) => heard.push(registry));
+    tracker.succeeded('a.io');
+    tracker.failed('a.io', 'x');
+    tracker.failed('a.io', 'x');
+    tracker.succeeded('a.io');
+    tracker.failed('a.io', 'x');
+    assert.deepEqual(heard, ['a.io', 'a.io']);
+  });
+
+  it('settles a suspicion for whoever waits on it, either way', async () => {
+    const tracker = new HealthTracker({ failureThreshold: 2, successThreshold: 1 });
+    tracker.succeeded('a.io');
+    await tracker.settled('a.io'); // nothing to wait for
+    tracker.failed('a.io', 'x');
+    const cleared = tracker.settled('a.io').then(() => tracker.health('a.io'));
+    tracker.succeeded('a.io');
+    assert.equal(await cleared, 'healthy');
+    tracker.failed('a.io', 'x');
+    const confirmed = tracker.settled('a.io').then(() => tracker.health('a.io'));
+    tracker.failed('a.io', 'x');
+    assert.equal(await confirmed, 'unhealthy');
+  });
+
   it('knows nothing of a registry never checked', () => {
     assert.equal(new HealthTracker({ failureThreshold: 3, successThreshold: 1 }).health('a.io'), 'unknown');
   });
@@ -21,10 +47,10 @@ describe('HealthTracker', () => {
   it('does not call a registry never seen before down on one failure: a cold start may be our own', () => {
     const tracker = new HealthTracker({ failureThreshold: 3, successThreshold: 1 });
     tracker.failed('down.io', 'ECONNREFUSED');
-    assert.equal(tracker.health('down.io'), 'unknown');
+    assert.equal(tracker.health('down.io'), 'suspect');
     assert.equal(tracker.awaitsVerdict('down.io'), true);
     tracker.failed('down.io', 'ECONNREFUSED');
-    assert.equal(tracker.health('down.io'), 'unknown');
+    assert.equal(tracker.health('down.io'), 'suspect');
     tracker.failed('down.io', 'ECONNREFUSED');
     assert.equal(tracker.health('down.io'), 'unhealthy');
     assert.equal(tracker.awaitsVerdict('down.io'), false);
@@ -40,7 +66,7 @@ describe('HealthTracker', () => {
   it('confirms a first failure at least once, even with a failureThreshold of 1', () => {
     const tracker = new HealthTracker({ failureThreshold: 1, successThreshold: 1 });
     tracker.failed('down.io', 'ECONNREFUSED');
-    assert.equal(tracker.health('down.io'), 'unknown');
+    assert.equal(tracker.health('down.io'), 'suspect');
     tracker.failed('down.io', 'ECONNREFUSED');
     assert.equal(tracker.health('down.io'), 'unhealthy');
     tracker.succeeded('down.io');
@@ -59,15 +85,17 @@ describe('HealthTracker', () => {
     assert.equal(tracker.health('slow-start.io'), 'healthy');
   });
 
-  it('marks a healthy registry unhealthy only after failureThreshold failures in a row', () => {
+  it('marks a healthy registry suspect on one failure, unhealthy only after failureThreshold failures in a row', () => {
     const tracker = new HealthTracker({ failureThreshold: 3, successThreshold: 1 });
     tracker.succeeded('a.io');
     tracker.failed('a.io', 'x');
+    assert.equal(tracker.health('a.io'), 'suspect');
     tracker.failed('a.io', 'x');
     tracker.succeeded('a.io');
+    assert.equal(tracker.health('a.io'), 'healthy', 'a blip is forgiven');
     tracker.failed('a.io', 'x');
     tracker.failed('a.io', 'x');
-    assert.equal(tracker.health('a.io'), 'healthy');
+    assert.equal(tracker.health('a.io'), 'suspect');
     tracker.failed('a.io', 'connection refused');
     assert.equal(tracker.health('a.io'), 'unhealthy');
     assert.equal(tracker.snapshot('a.io').lastError, 'connection refused');

@@ -115,7 +115,7 @@ describe('LiveState tag resolution', () => {
     assert.deepEqual(await resolving, { kind: 'unknown', cause: 'deadline' });
   });
 
-  it('does not pin the last known digest when a source the probes find healthy answers one error', async () => {
+  it('does not pin the last known digest when a source answers one error its confirmation clears', async () => {
     const clock = { t: 0 };
     const registry = scriptedRegistry();
     const { state, tracker } = liveState(registry.pool, clock);
@@ -125,7 +125,38 @@ describe('LiveState tag resolution', () => {
     const resolving = state.resolveTag(loc, 'v1', later());
     await settle();
     registry.reply({ kind: 'error', availability: 'server-error', status: 503, message: 'HTTP 503' });
+    await settle();
+    assert.equal(tracker.health(loc.registry), 'suspect', 'the error is a passive signal');
+    tracker.succeeded(loc.registry); // the prober's confirmation: a blip
     assert.deepEqual(await resolving, { kind: 'unknown', cause: 'error' });
+  });
+
+  it('pins the last known digest when the confirmation finds the source failing', async () => {
+    const clock = { t: 0 };
+    const registry = scriptedRegistry();
+    const { state, tracker } = liveState(registry.pool, clock);
+    state.tags.record(loc, 'v1', D1);
+    clock.t = TTL_MS * 10;
+    tracker.succeeded(loc.registry);
+    const resolving = state.resolveTag(loc, 'v1', later());
+    await settle();
+    registry.reply({ kind: 'error', availability: 'server-error', status: 503, message: 'HTTP 503' });
+    await settle();
+    fail(tracker, loc.registry); // the prober's confirmation: down
+    assert.deepEqual(await resolving, { kind: 'digest', digest: D1, from: 'last-known', ageMs: TTL_MS * 10 });
+  });
+
+  it('answers at the deadline when a confirmation is still under way, as the health then stands', async () => {
+    const registry = scriptedRegistry();
+    const { state, tracker } = liveState(registry.pool, { t: 0 });
+    tracker.succeeded(loc.registry);
+    const controller = new AbortController();
+    const resolving = state.resolveTag(loc, 'v1', controller.signal);
+    await settle();
+    registry.reply({ kind: 'error', availability: 'server-error', status: 503, message: 'HTTP 503' });
+    await settle();
+    controller.abort();
+    assert.deepEqual(await resolving, { kind: 'unknown', cause: 'error' }, 'suspect, nothing known');
   });
 
   it('starts no request once the deadline has passed', async () => {
@@ -208,16 +239,17 @@ describe('LiveState presence', () => {
     assert.equal(registry.asked.length, 1);
   });
 
-  it('counts an error answer as a passive failure of the registry', async () => {
+  it('counts an error answer as a passive failure: the registry is suspect and not asked again meanwhile', async () => {
     const registry = scriptedRegistry();
     const { state, tracker } = liveState(registry.pool, { t: 0 });
-    for (let i = 0; i < 3; i++) {
-      const checking = state.hasManifest(loc, digestOf(`x${i}`), later(), 'bytes');
-      await settle();
-      registry.reply({ kind: 'error', availability: 'server-error', status: 500, message: 'HTTP 500' });
-      assert.equal(await checking, 'error');
-    }
-    assert.equal(tracker.health(loc.registry), 'unhealthy');
+    tracker.succeeded(loc.registry);
+    const checking = state.hasManifest(loc, digestOf('x'), later(), 'bytes');
+    await settle();
+    registry.reply({ kind: 'error', availability: 'server-error', status: 500, message: 'HTTP 500' });
+    assert.equal(await checking, 'error');
+    assert.equal(tracker.health(loc.registry), 'suspect');
+    assert.equal(await state.hasManifest(loc, digestOf('y'), later(), 'bytes'), 'unknown');
+    assert.equal(registry.asked.length, 1);
   });
 
   it('never counts a local limit (no client could be had) as a failure of the registry', async () => {

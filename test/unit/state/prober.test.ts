@@ -117,7 +117,7 @@ describe('Prober', () => {
     prober.start();
     await reached;
     assert.equal(prober.ready, false, 'one failure is no verdict to be ready on');
-    assert.equal(tracker.health(REGISTRY), 'unknown');
+    assert.equal(tracker.health(REGISTRY), 'suspect');
     answer(up);
     await prober.probeAll();
     assert.equal(prober.ready, true);
