@@ -60,7 +60,8 @@ export class LiveState implements RegistryState {
   }
 
   async settledHealth(registry: string, signal: AbortSignal): Promise<Health> {
-    if (this.health(registry) === 'suspect') await untilAborted(this.tracker.settled(registry), signal, undefined);
+    if (this.health(registry) === 'suspect')
+      await untilAborted(this.tracker.settled(registry), signal, undefined);
     return this.health(registry);
   }
 
