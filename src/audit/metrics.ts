@@ -1,6 +1,7 @@
 // Prometheus metrics: one registry per process (not prom-client's global), so tests and reloads stay independent.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { MutateOutcome } from '../admission/mutate.js';
+import { REASONS } from '../routing/decision.js';
 import type { RequestEvent } from '../registry/index.js';
 import type { ProbeResult } from '../state/prober.js';
 
@@ -171,6 +172,9 @@ export class Metrics {
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    // Every reason from the start: a series that first appears with its first decision has no rate() or increase()
+    // in Prometheus until its second, so an alert on one decision (no-candidate, source-unhealthy) would miss it.
+    for (const reason of REASONS) this.decisions.inc({ reason }, 0);
   }
 
   recordOutcome(outcome: MutateOutcome, seconds: number): void {

@@ -59,6 +59,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const log = options.log ?? pino({ name: 'regroute' });
   const metrics = options.metrics ?? new Metrics();
   metrics.configureRegistries(configuredRegistries(config));
+  // The config in force was accepted to get here, from a file or embedded; a reloader reports the file's changes.
+  metrics.recordFilesValid('config', true);
   const { tlsCert, tlsKey } = config.server;
   const read = await readKeyPair(tlsCert, tlsKey);
   if (!read.ok) throw new Error(`serving certificate: ${read.error}`);
