@@ -2,6 +2,7 @@
 // The `regroute` command: one subcommand per module under cli/.
 import { certsCommand, certsUsage } from './cli/certs.js';
 import { explainCommand, explainUsage } from './cli/explain.js';
+import { importCommand, importUsage } from './cli/import.js';
 import { EXIT, type Io, processIo } from './cli/io.js';
 import { probeCommand, probeUsage } from './cli/probe.js';
 import { reviewCommand, reviewUsage } from './cli/review.js';
@@ -16,6 +17,7 @@ const commands: Record<string, { run: (args: string[], io: Io) => Promise<number
   explain: { run: explainCommand, usage: explainUsage },
   probe: { run: probeCommand, usage: probeUsage },
   certs: { run: certsCommand, usage: certsUsage },
+  import: { run: importCommand, usage: importUsage },
 };
 
 export const usage = `regroute — routes pod images to the first healthy registry holding the exact digest
