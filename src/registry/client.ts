@@ -57,7 +57,7 @@ const MAX_AUX_BODY_BYTES = 64 * 1024;
 const REPOSITORY = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
 const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
 
-export type Operation = 'ping' | 'manifest' | 'token';
+export type Operation = 'ping' | 'manifest' | 'blob' | 'token';
 
 /** One HTTP request made, for metrics: attach a counter or histogram to `onRequest`. */
 export interface RequestEvent {
@@ -92,6 +92,8 @@ export type ManifestResult =
       mediaType: string;
       /** Set when the body was read (a GET): the digests an index or manifest list names, [] for a manifest. */
       children?: string[];
+      /** Set when the body of a single manifest was read: its config and layer blobs. */
+      blobs?: string[];
     }
   | { kind: 'not-found' }
   | {
@@ -103,6 +105,8 @@ export type ManifestResult =
       /** The registry served bytes that do not hash to the digest it was asked for, or announced. */
       mismatch?: true;
     };
+
+export type BlobResult = { kind: 'found' } | Exclude<ManifestResult, { kind: 'found' }>;
 
 export type ClientSettings = Omit<RegistrySettings, 'insecure'> & { insecure?: boolean };
 
@@ -457,6 +461,30 @@ export class RegistryClient {
     }
   }
 
+  /**
+   * `HEAD /v2/<repository>/blobs/<digest>`: whether the registry's storage serves a blob. A redirect (to object
+   * storage) counts as served: the registry found the blob and handed it on.
+   */
+  async headBlob(repository: string, digest: string, { signal }: CallOptions): Promise<BlobResult> {
+    if (!REPOSITORY.test(repository)) return invalid(`invalid repository name "${repository}"`);
+    if (parseDigest(digest) === undefined) return invalid(`invalid digest "${digest}"`);
+    try {
+      const res = await this.#exchange(
+        this.#request('HEAD', `/v2/${repository}/blobs/${digest}`, {}, 'blob'),
+        repositoryScope(repository),
+        signal,
+      );
+      if (isFailure(res)) return manifestError(res);
+      await res.body.dump();
+      const status = res.statusCode;
+      if (status === 404) return { kind: 'not-found' };
+      if ((status >= 200 && status < 300) || (status >= 301 && status <= 308)) return { kind: 'found' };
+      return manifestError(this.#statusFailure(res, 'blob HEAD'));
+    } catch (error) {
+      return { kind: 'error', availability: availabilityOf(error), message: this.#describe(error) };
+    }
+  }
+
   /** Destroys the connection pools; calls in flight end as 'unreachable' and token exchanges are abandoned. */
   async close(): Promise<void> {
     this.#closing.abort();
@@ -518,6 +546,7 @@ export class RegistryClient {
       digest,
       mediaType: contentType || fields.mediaType,
       children: fields.children,
+      ...(fields.blobs.length > 0 ? { blobs: fields.blobs } : {}),
     };
   }
 
@@ -767,19 +796,26 @@ function mismatch(expected: string, actual: string, what = 'the reference'): Man
  * The manifest's own `mediaType` field (for registries that send no Content-Type; '' when absent) and the digests
  * of the manifests an index or manifest list names ([] for anything else).
  */
-function manifestFields(bytes: Buffer): { mediaType: string; children: string[] } {
-  try {
-    const { mediaType, manifests } = JSON.parse(bytes.toString('utf8')) as {
-      mediaType?: unknown;
-      manifests?: unknown;
-    };
-    const children = Array.isArray(manifests)
-      ? manifests.flatMap((m: { digest?: unknown }) =>
+function manifestFields(bytes: Buffer): { mediaType: string; children: string[]; blobs: string[] } {
+  const digests = (list: unknown): string[] =>
+    Array.isArray(list)
+      ? list.flatMap((m: { digest?: unknown }) =>
           typeof m?.digest === 'string' && parseDigest(m.digest) !== undefined ? [m.digest] : [],
         )
       : [];
-    return { mediaType: typeof mediaType === 'string' ? mediaType : '', children };
+  try {
+    const { mediaType, manifests, config, layers } = JSON.parse(bytes.toString('utf8')) as {
+      mediaType?: unknown;
+      manifests?: unknown;
+      config?: unknown;
+      layers?: unknown;
+    };
+    return {
+      mediaType: typeof mediaType === 'string' ? mediaType : '',
+      children: digests(manifests),
+      blobs: [...digests([config]), ...digests(layers)],
+    };
   } catch {
-    return { mediaType: '', children: [] };
+    return { mediaType: '', children: [], blobs: [] };
   }
 }

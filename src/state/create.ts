@@ -5,11 +5,13 @@ import type { Config } from '../config/schema.js';
 import type { RequestEvent } from '../registry/index.js';
 import type { StateHandle } from '../server/run.js';
 import { ClientPool } from './clients.js';
+import { ContentSamples } from './content-samples.js';
 import { HealthTracker } from './health.js';
 import { LiveState } from './live-state.js';
 import { Prober } from './prober.js';
 
 export interface LiveStateHandle extends StateHandle {
+  readonly samples: ContentSamples;
   readonly state: LiveState;
   readonly prober: Prober;
   readonly tracker: HealthTracker;
@@ -40,7 +42,10 @@ export function createStateHandle(config: Config, log: Logger, options: StateOpt
     // never be asked again.
     onEvict: (registry) => tracker.forget(registry),
   });
+  // What each registry is known to hold outlives a reload, like the caches: the prober's deep checks need it.
+  const samples = previous?.handle.samples ?? new ContentSamples();
   const state = new LiveState(clients, tracker, {
+    samples,
     ttls: {
       tagTtlMs: config.cache.tagTtlSeconds * 1000,
       presentTtlMs: config.cache.presentTtlSeconds * 1000,
@@ -68,10 +73,12 @@ export function createStateHandle(config: Config, log: Logger, options: StateOpt
     tracker,
     log,
     metrics ? (result) => metrics.recordProbe(result) : undefined,
+    samples,
   );
   if (options.probe ?? true) prober.start();
   return {
     state,
+    samples,
     prober,
     tracker,
     clients,

@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type { ManifestResult } from '../registry/index.js';
 import { type CacheTtls, PresenceCache, TagCache } from './caches.js';
 import type { ClientPool } from './clients.js';
+import type { ContentSamples } from './content-samples.js';
 import { untilAborted } from './deadline.js';
 import type { HealthTracker } from './health.js';
 import { SingleFlight } from './single-flight.js';
@@ -28,6 +29,8 @@ export interface LiveStateOptions {
   readonly onCache?: (cache: 'tag' | 'presence', hit: boolean) => void;
   /** A registry served bytes that do not hash to the digest it claimed: for metrics and the log. */
   readonly onMismatch?: (location: RepositoryLocation, reference: string, message: string) => void;
+  /** Where manifests found are offered to the prober's deep checks. */
+  readonly samples?: ContentSamples;
   /** Caches to keep using, from the state this one replaces: what is known of registries outlives a reload. */
   readonly caches?: { readonly tags: TagCache; readonly presence: PresenceCache };
 }
@@ -170,6 +173,7 @@ export class LiveState implements RegistryState {
     switch (result.kind) {
       case 'found':
         this.tracker.succeeded(registry);
+        this.options.samples?.add(location, result.digest);
         this.presence.record(location, result.digest, true, method === 'GET');
         if (result.children) this.#children.set(result.digest, result.children);
         if (!byDigest) this.tags.record(location, reference, result.digest);

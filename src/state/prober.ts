@@ -1,8 +1,9 @@
 // Background health probes: every registry, every interval, with credentials and an optional deep manifest check.
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import type { RegistryClient } from '../registry/index.js';
+import type { ManifestResult, RegistryClient } from '../registry/index.js';
 import type { ClientOrFailure, ClientPool } from './clients.js';
+import type { ContentSample, ContentSamples } from './content-samples.js';
 import { untilAborted } from './deadline.js';
 import type { Evidence, HealthTracker } from './health.js';
 
@@ -59,6 +60,7 @@ export class Prober {
     private readonly tracker: HealthTracker,
     private readonly log: Logger,
     private readonly onProbe?: (result: ProbeResult) => void,
+    private readonly samples?: ContentSamples,
   ) {}
 
   /**
@@ -154,6 +156,8 @@ export class Prober {
   }
 
   async #check(client: RegistryClient, registry: string, signal: AbortSignal): Promise<Check> {
+    const sample = this.config.registries[registry]?.healthCheck ? undefined : this.samples?.next(registry);
+    if (sample) return this.#checkContent(client, registry, sample, signal);
     const ping = await client.ping({ signal });
     if (!ping.ok) {
       const error = ping.error ?? `GET /v2/ answered ${ping.status ?? 'nothing'}`;
@@ -173,6 +177,56 @@ export class Prober {
     return manifest.availability === 'rate-limited'
       ? { kind: 'rate-limited', error: manifest.message, retryAfterMs: manifest.retryAfterMs }
       : { kind: 'failed', error: manifest.message };
+  }
+
+  /**
+   * The default deep check: a manifest regroute found at this registry (HEAD), and one of its blobs (HEAD), so that
+   * a registry whose storage fails is down although `/v2/` answers. The blob is learned once from the manifest's
+   * body (an index's first child for an index). None of these requests count as a pull on Docker Hub but the
+   * one-time GETs; a sample the registry no longer holds is dropped, not held against it.
+   */
+  async #checkContent(
+    client: RegistryClient,
+    registry: string,
+    sample: ContentSample,
+    signal: AbortSignal,
+  ): Promise<Check> {
+    const where = `${sample.repository}@${sample.digest}`;
+    const failure = (
+      result: Exclude<ManifestResult, { kind: 'found' } | { kind: 'not-found' }>,
+      what: string,
+    ) =>
+      result.availability === 'rate-limited'
+        ? ({ kind: 'rate-limited', error: result.message, retryAfterMs: result.retryAfterMs } as const)
+        : ({ kind: 'failed', error: `${what}: ${result.message}` } as const);
+    const manifest = await client.headManifest(sample.repository, sample.digest, { signal });
+    if (manifest.kind === 'error') return failure(manifest, `known manifest ${where}`);
+    if (manifest.kind === 'not-found') {
+      this.samples?.drop(registry, sample);
+      return { kind: 'ok', evidence: 'manifest' };
+    }
+    if (sample.blob === undefined) sample.blob = await this.#blobOf(client, sample, signal);
+    if (!sample.blob) return { kind: 'ok', evidence: 'manifest' };
+    const blob = await client.headBlob(sample.repository, sample.blob, { signal });
+    if (blob.kind === 'error') return failure(blob, `blob ${sample.blob} of ${where}`);
+    if (blob.kind === 'not-found') this.samples?.drop(registry, sample);
+    return { kind: 'ok', evidence: 'manifest' };
+  }
+
+  /**
+   * A blob of the sample's manifest, from its body (an index's first child's); null when it has none, undefined
+   * when the body could not be read this time (asked again on a later probe).
+   */
+  async #blobOf(
+    client: RegistryClient,
+    sample: ContentSample,
+    signal: AbortSignal,
+  ): Promise<string | null | undefined> {
+    let body = await client.getManifest(sample.repository, sample.digest, { signal });
+    const child = body.kind === 'found' ? body.children?.[0] : undefined;
+    if (child) body = await client.getManifest(sample.repository, child, { signal });
+    if (body.kind !== 'found') return undefined;
+    return body.blobs?.[0] ?? null;
   }
 
   stop(): void {
