@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { Config } from '../../../src/config/schema.js';
 import type { PingResult } from '../../../src/registry/index.js';
 import type { ClientOrFailure, ClientPool } from '../../../src/state/clients.js';
+import { ContentSamples, SAMPLES_PER_REGISTRY } from '../../../src/state/content-samples.js';
 import { HealthTracker } from '../../../src/state/health.js';
 import { type ProbeResult, Prober } from '../../../src/state/prober.js';
 
@@ -141,5 +142,105 @@ describe('Prober', () => {
     );
     await prober.probe(REGISTRY);
     assert.equal(tracker.health(REGISTRY), 'unhealthy');
+  });
+});
+
+describe('Prober deep checks by default (scripted client)', () => {
+  const D = `sha256:${'d'.repeat(64)}`;
+  const CHILD = `sha256:${'c'.repeat(64)}`;
+  const BLOB = `sha256:${'b'.repeat(64)}`;
+
+  function contentClient(blob: () => 'found' | 'error') {
+    const asked: string[] = [];
+    return {
+      asked,
+      ping: async () => {
+        asked.push('ping');
+        return up;
+      },
+      headManifest: async (_repository: string, reference: string) => {
+        asked.push(`HEAD ${reference}`);
+        return { kind: 'found', digest: reference, mediaType: 'application/vnd.oci.image.index.v1+json' };
+      },
+      getManifest: async (_repository: string, reference: string) => {
+        asked.push(`GET ${reference}`);
+        return reference === D
+          ? { kind: 'found', digest: D, mediaType: 'x', children: [CHILD] }
+          : { kind: 'found', digest: CHILD, mediaType: 'x', children: [], blobs: [BLOB] };
+      },
+      headBlob: async (_repository: string, digest: string) => {
+        asked.push(`HEAD blob ${digest}`);
+        return blob() === 'found'
+          ? { kind: 'found' }
+          : {
+              kind: 'error',
+              availability: 'server-error',
+              status: 503,
+              message: 'blob HEAD answered HTTP 503',
+            };
+      },
+    };
+  }
+
+  function deepProber(client: unknown) {
+    const config = Config.parse({ probe: { timeoutMs: 1000, failureThreshold: 2 } });
+    const tracker = new HealthTracker(config.probe);
+    const samples = new ContentSamples();
+    const prober = new Prober(config, poolOf(ok(client)), tracker, silent, undefined, samples);
+    return { prober, tracker, samples };
+  }
+
+  it('only pings a registry it knows no content of', async () => {
+    const client = contentClient(() => 'found');
+    const { prober, tracker } = deepProber(client);
+    await prober.probe(REGISTRY);
+    assert.deepEqual(client.asked, ['ping']);
+    assert.equal(tracker.health(REGISTRY), 'healthy');
+  });
+
+  it('checks a manifest found there and one of its blobs, learning the blob once from the index’s first child', async () => {
+    const client = contentClient(() => 'found');
+    const { prober, samples } = deepProber(client);
+    samples.add({ registry: REGISTRY, repository: 'team/app' }, D);
+    await prober.probe(REGISTRY);
+    await prober.probe(REGISTRY);
+    assert.deepEqual(client.asked, [
+      `HEAD ${D}`,
+      `GET ${D}`,
+      `GET ${CHILD}`,
+      `HEAD blob ${BLOB}`,
+      `HEAD ${D}`,
+      `HEAD blob ${BLOB}`,
+    ]);
+  });
+
+  it('calls a registry whose storage fails down although its manifests and /v2/ answer', async () => {
+    let storage: 'found' | 'error' = 'found';
+    const client = contentClient(() => storage);
+    const { prober, tracker, samples } = deepProber(client);
+    samples.add({ registry: REGISTRY, repository: 'team/app' }, D);
+    await prober.probe(REGISTRY);
+    assert.equal(tracker.health(REGISTRY), 'healthy');
+    storage = 'error';
+    await prober.probe(REGISTRY);
+    assert.equal(tracker.health(REGISTRY), 'unhealthy', 'suspected, then confirmed at once');
+    assert.match(tracker.snapshot(REGISTRY).lastError ?? '', /blob .* HTTP 503/);
+  });
+});
+
+describe('ContentSamples', () => {
+  it('keeps a few samples per registry, rotating over them, and drops one the registry no longer holds', () => {
+    const samples = new ContentSamples();
+    const where = (repository: string) => ({ registry: REGISTRY, repository });
+    for (let i = 0; i < SAMPLES_PER_REGISTRY + 2; i++)
+      samples.add(where(`r${i}`), `sha256:${String(i).repeat(64).slice(0, 64)}`);
+    samples.add(where('r9'), `sha256:${'9'.repeat(64)}`);
+    assert.equal(samples.size(REGISTRY), SAMPLES_PER_REGISTRY, 'bounded, duplicates ignored');
+    const first = samples.next(REGISTRY);
+    const second = samples.next(REGISTRY);
+    assert.notEqual(first, second);
+    if (first) samples.drop(REGISTRY, first);
+    assert.equal(samples.size(REGISTRY), SAMPLES_PER_REGISTRY - 1);
+    assert.equal(samples.next('other.io'), undefined);
   });
 });
