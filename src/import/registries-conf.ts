@@ -51,6 +51,15 @@ export function parseLocation(input: string): string {
   return trimmed;
 }
 
+/** parseLocation, its error naming the file. */
+function locationIn(file: string, input: string): string {
+  try {
+    return parseLocation(input);
+  } catch (error) {
+    throw error instanceof ImportError ? new ImportError(`${file}: ${error.message}`) : error;
+  }
+}
+
 interface FileConf {
   readonly registries: RegistryEntry[];
   readonly unqualifiedSearchRegistries?: string[];
@@ -73,14 +82,14 @@ const SHORT_NAMES_WHY =
 /** One [[registry]] table, validated as containers/image's postProcessRegistries does. */
 function readRegistry(table: Table, index: number, file: string, findings: Finding[]): RegistryEntry {
   const reader = new TableReader(table, `${file}: [[registry]] #${index + 1}`);
-  const location = parseLocation(reader.string('location') ?? '');
+  const location = locationIn(file, reader.string('location') ?? '');
   let prefix = reader.string('prefix') ?? '';
   if (prefix === '') {
     if (location === '')
       throw new ImportError(`${file}: invalid condition: both location and prefix are unset`);
     prefix = location;
   } else {
-    prefix = parseLocation(prefix);
+    prefix = locationIn(file, prefix);
     if (!prefix.startsWith('*.') && location === '') {
       throw new ImportError(
         `${file}: invalid condition: location is unset and prefix is not in the format: *.example.com`,
@@ -94,7 +103,7 @@ function readRegistry(table: Table, index: number, file: string, findings: Findi
   const where = `${file}: [[registry]] prefix "${prefix}"`;
   const mirrors = (reader.tables('mirror') ?? []).map((mirrorTable, mirrorIndex): Endpoint => {
     const mirror = new TableReader(mirrorTable, `${where}, [[registry.mirror]] #${mirrorIndex + 1}`);
-    const mirrorLocation = parseLocation(mirror.string('location') ?? '');
+    const mirrorLocation = locationIn(file, mirror.string('location') ?? '');
     if (mirrorLocation === '') throw new ImportError(`${file}: invalid condition: mirror location is unset`);
     const pullFromMirror = mirror.string('pull-from-mirror');
     if (mirrorByDigestOnly && pullFromMirror !== undefined && pullFromMirror !== '') {
@@ -145,7 +154,7 @@ function convertV1(v1: TableReader, file: string, findings: Finding[]): FileConf
   findings.push(...v1.unknownKeys());
   const byLocation = new Map<string, { insecure: boolean; blocked: boolean }>();
   const entryFor = (raw: string) => {
-    const location = parseLocation(raw);
+    const location = locationIn(file, raw);
     let entry = byLocation.get(location);
     if (!entry) {
       entry = { insecure: false, blocked: false };
@@ -235,7 +244,7 @@ export function readRegistriesConfFile(file: SourceText, dropIn: boolean): FileC
     if (!other) byLocation.set(key, entry);
   }
   const search = (conf.unqualifiedSearchRegistries ?? []).map((raw) => {
-    const registry = parseLocation(raw);
+    const registry = locationIn(file.name, raw);
     if (!DOMAIN.test(registry)) {
       throw new ImportError(`${file.name}: Invalid unqualified-search-registries entry "${registry}"`);
     }
