@@ -33,6 +33,32 @@ export async function observe(
   const isSource = (candidate: (typeof match.candidates)[number]) =>
     candidate.registry === match.source.registry && candidate.repository === match.source.repository;
 
+  // One round trip on a miss: the candidates listed before the source are asked for the tag (with its body, so
+  // that a matching digest proves presence by bytes) at the same time as the source, not after it answers; only a
+  // candidate whose tag names other content needs a second request. Candidates after the source are asked only
+  // if the source cannot serve.
+  const early = new Map<number, Promise<void>>();
+  const miss =
+    tag !== null &&
+    !reference.digest &&
+    !signal.aborted &&
+    state.knownTag !== undefined &&
+    state.knownTag(match.source, tag) === undefined &&
+    !isFailing(state.health(match.source.registry));
+  if (miss) {
+    for (const [index, candidate] of match.candidates.entries()) {
+      if (isSource(candidate)) break;
+      const seen = candidates[index];
+      if (!seen || !usable(seen.health)) continue;
+      early.set(
+        index,
+        untilAborted(state.resolveTag(candidate, tag, signal, true), signal, UNKNOWN_TAG).then((answer) => {
+          seen.tag = answer;
+        }),
+      );
+    }
+  }
+
   let digest: DigestAnswer;
   if (reference.digest) digest = { kind: 'digest', digest: reference.digest, from: 'reference' };
   else if (!tag) digest = { kind: 'unknown', cause: 'error' };
@@ -56,6 +82,22 @@ export async function observe(
       if (!seen || !usable(seen.health)) continue;
       // The source defines the content, so its word is enough; a mirror is trusted once its bytes hashed right.
       const trust: Trust = isSource(candidate) ? 'claim' : 'bytes';
+      const asked = early.get(index);
+      if (asked) {
+        // Its tag was asked with the source's: a matching digest was recorded as present (its bytes hashed).
+        launch(async () => {
+          await asked;
+          seen.presence = state.knownPresence(candidate, wanted, trust);
+          if (seen.presence === 'unknown' && !signal.aborted) {
+            seen.presence = await untilAborted<Presence>(
+              state.hasManifest(candidate, wanted, signal, trust),
+              signal,
+              'unknown',
+            );
+          }
+        });
+        continue;
+      }
       seen.presence =
         sourceVouched && isSource(candidate) ? 'present' : state.knownPresence(candidate, wanted, trust);
       // Candidates after the first one known to hold the digest cannot change the decision.

@@ -139,6 +139,10 @@ export class LiveState implements RegistryState {
     return result.mismatch ? 'mismatch' : 'error';
   }
 
+  knownTag(location: RepositoryLocation, tag: string): string | null | undefined {
+    return this.tags.fresh(location, tag);
+  }
+
   knownPresence(location: RepositoryLocation, digest: string, trust: Trust = 'claim'): Presence {
     return this.presence.get(location, digest, trust);
   }

@@ -75,6 +75,11 @@ export interface RegistryState {
     signal: AbortSignal,
     trust?: Trust,
   ): Promise<Presence>;
+  /**
+   * A fresh answer for the tag from cache only (a digest, null for "no such tag"), undefined when a lookup is
+   * needed: tells the admission path a miss is coming. Never does I/O.
+   */
+  knownTag?(location: RepositoryLocation, tag: string): string | null | undefined;
   /** Presence from cache only: lets the admission path skip lookups it does not need. Never does I/O. */
   knownPresence(location: RepositoryLocation, digest: string, trust?: Trust): Presence;
 }

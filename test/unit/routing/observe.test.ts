@@ -5,6 +5,7 @@ import { observe } from '../../../src/routing/observe.js';
 import { matchRoute, type RouteMatch } from '../../../src/routing/route.js';
 import { untilAborted } from '../../../src/state/deadline.js';
 import { MemoryState } from '../../../src/state/memory-state.js';
+import type { RegistryState, TagAnswer } from '../../../src/state/state.js';
 import { digestOf } from '../../helpers/digests.js';
 
 const D = digestOf('current');
@@ -106,5 +107,67 @@ describe('untilAborted', () => {
 
   it('resolves to the fallback when the promise rejects', async () => {
     assert.equal(await untilAborted(Promise.reject(new Error('x')), never(), 'fallback'), 'fallback');
+  });
+});
+
+describe('observe at a cache miss', () => {
+  const preferred = matchRoute(image, [
+    {
+      prefix: 'fra.ocir.io/tenancy',
+      registries: ['ams.ocir.io/tenancy', 'fra.ocir.io/tenancy', 'cache.local:5000/tenancy'],
+    },
+  ]) as RouteMatch;
+
+  /** A state whose source answers only when the test says so, recording what is asked and in which order. */
+  function gatedState() {
+    const asked: string[] = [];
+    let open: (answer: TagAnswer) => void = () => {};
+    const sourceAnswer = new Promise<TagAnswer>((resolve) => {
+      open = resolve;
+    });
+    const present = new Set<string>();
+    const state: RegistryState = {
+      health: () => 'healthy',
+      knownTag: () => undefined,
+      knownPresence: (location, digest) =>
+        present.has(`${location.registry}@${digest}`) ? 'present' : 'unknown',
+      resolveTag: async (location, _tag, _signal, withBody) => {
+        asked.push(`tag ${location.registry}${withBody ? ' (body)' : ''}`);
+        if (location.registry === 'fra.ocir.io') return sourceAnswer;
+        // The mirror's tag names the same digest: its bytes hashed to it, so it is recorded as present.
+        present.add(`${location.registry}@${D}`);
+        return { kind: 'digest', digest: D, from: 'registry', children: [] };
+      },
+      hasManifest: async (location) => {
+        asked.push(`manifest ${location.registry}`);
+        return 'absent';
+      },
+    };
+    return { state, asked, open };
+  }
+
+  it('asks the candidates before the source for the tag at the same time as the source, in one round trip', async () => {
+    const { state, asked, open } = gatedState();
+    const pending = observe(image, preferred, state, never(), 'allow');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(
+      asked,
+      ['tag ams.ocir.io (body)', 'tag fra.ocir.io'],
+      'both asked before the source answered',
+    );
+    open({ kind: 'digest', digest: D, from: 'registry' });
+    const observation = await pending;
+    assert.equal(observation.candidates[0]?.presence, 'present', 'its tag matched: no second request');
+    assert.deepEqual(asked, ['tag ams.ocir.io (body)', 'tag fra.ocir.io']);
+  });
+
+  it('asks a candidate whose tag names other content for the digest itself (a second request)', async () => {
+    const { state, asked, open } = gatedState();
+    const pending = observe(image, preferred, state, never(), 'allow');
+    open({ kind: 'digest', digest: digestOf('moved on'), from: 'registry' });
+    const observation = await pending;
+    assert.deepEqual(asked, ['tag ams.ocir.io (body)', 'tag fra.ocir.io', 'manifest ams.ocir.io']);
+    assert.equal(observation.candidates[0]?.presence, 'absent');
+    assert.equal(observation.candidates[0]?.tag?.kind, 'digest', 'and it knows why: a stale mirror');
   });
 });
