@@ -52,7 +52,7 @@ const dnsLabel: Schema = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a
 
 /** The config's schema as a values property: defaults dropped (values.yaml holds the chart's), nothing else. */
 function configSchema(): Schema {
-  const generated = z.toJSONSchema(Config, { io: 'input', target: 'draft-2020-12' }) as Schema;
+  const generated = z.toJSONSchema(Config, { io: 'input', target: 'draft-7' }) as Schema;
   const withoutDefaults = (value: unknown): unknown => {
     if (Array.isArray(value)) return value.map(withoutDefaults);
     if (typeof value !== 'object' || value === null) return value;
@@ -70,7 +70,7 @@ function configSchema(): Schema {
 
 export function valuesSchema(): Schema {
   return {
-    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    $schema: 'http://json-schema.org/draft-07/schema#',
     title: 'regroute chart values',
     ...object({
       nameOverride: string,
