@@ -1,8 +1,8 @@
 // Prometheus metrics: one registry per process (not prom-client's global), so tests and reloads stay independent.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { MutateOutcome } from '../admission/mutate.js';
-import { REASONS } from '../routing/decision.js';
 import type { RequestEvent } from '../registry/index.js';
+import { REASONS } from '../routing/decision.js';
 import type { ProbeResult } from '../state/prober.js';
 
 /**
