@@ -78,6 +78,22 @@ export class TagCache {
     this.#entries.set(key, { digest, lastDigest, lastAt, at: now });
   }
 
+  /**
+   * A digest learned elsewhere than the source's own answer (a pod running the tag, say): kept as the tag's
+   * last-known digest when none is known yet, never as a fresh answer. The source's word, when it comes, wins.
+   */
+  learn(location: RepositoryLocation, tag: string, digest: string): boolean {
+    const key = TagCache.key(location, tag);
+    if (this.#entries.get(key)?.lastDigest) return false;
+    this.#entries.set(key, {
+      digest: null,
+      lastDigest: digest,
+      lastAt: this.now(),
+      at: Number.NEGATIVE_INFINITY,
+    });
+    return true;
+  }
+
   get size(): number {
     return this.#entries.size;
   }

@@ -139,6 +139,30 @@ export class LiveState implements RegistryState {
     return result.mismatch ? 'mismatch' : 'error';
   }
 
+  /**
+   * A tag → digest learned from the cluster (what pods run): it becomes the tag's last-known digest only once a
+   * presence check finds that digest at `location` (the source repository) or at one of `alsoAt` (its candidates),
+   * so that a digest the source never named — a node's platform manifest, a typo — cannot route a pod. Answers
+   * whether it was taken. Never overrides what the source itself answered.
+   */
+  async learnTag(
+    location: RepositoryLocation,
+    tag: string,
+    digest: string,
+    alsoAt: readonly RepositoryLocation[],
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    if (this.tags.lastKnown(location, tag)) return false;
+    for (const where of [location, ...alsoAt]) {
+      const trust = where === location ? 'claim' : 'bytes';
+      if ((await this.hasManifest(where, digest, signal, trust)) === 'present') {
+        return this.tags.learn(location, tag, digest);
+      }
+      if (signal.aborted) return false;
+    }
+    return false;
+  }
+
   knownTag(location: RepositoryLocation, tag: string): string | null | undefined {
     return this.tags.fresh(location, tag);
   }

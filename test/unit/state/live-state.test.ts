@@ -263,3 +263,37 @@ describe('LiveState presence', () => {
     assert.equal(tracker.health(loc.registry), 'healthy');
   });
 });
+
+describe('LiveState learning a tag from the cluster', () => {
+  const mirror = { registry: 'mirror.local', repository: 'team/app' };
+
+  it('takes a digest pods run as the last-known one only once a candidate is found holding it', async () => {
+    const registry = scriptedRegistry();
+    const { state, tracker } = liveState(registry.pool, { t: 0 });
+    fail(tracker, loc.registry); // a restart during an outage: the source cannot be asked
+    const learning = state.learnTag(loc, 'v1', D1, [mirror], later());
+    await settle();
+    registry.answer(D1); // the mirror's bytes hash to it
+    assert.equal(await learning, true);
+    assert.deepEqual(
+      registry.asked,
+      [`GET ${D1}`],
+      'the failing source is not asked; the mirror is, by bytes',
+    );
+    assert.equal(state.tags.lastKnown(loc, 'v1')?.digest, D1);
+    assert.equal(state.tags.fresh(loc, 'v1'), undefined, 'never a fresh answer');
+  });
+
+  it('refuses a digest nobody is found holding, and never overrides what the source answered', async () => {
+    const registry = scriptedRegistry();
+    const { state } = liveState(registry.pool, { t: 0 });
+    const learning = state.learnTag(loc, 'v1', D2, [], later());
+    await settle();
+    registry.reply({ kind: 'not-found' });
+    assert.equal(await learning, false);
+    assert.equal(state.tags.lastKnown(loc, 'v1'), undefined);
+    state.tags.record(loc, 'v1', D1);
+    assert.equal(await state.learnTag(loc, 'v1', D2, [], later()), false);
+    assert.equal(state.tags.lastKnown(loc, 'v1')?.digest, D1);
+  });
+});
