@@ -83,8 +83,12 @@ export function isLocalhost(hostport: string): boolean {
   return false;
 }
 
-const makeAbsPath = (path: string, base: string): string =>
-  posix.isAbsolute(path) ? path : posix.join(base, path);
+/** containerd's makeAbsPath, with Go's filepath.Join, which skips empty parts ('' joined to '' stays ''). */
+function makeAbsPath(path: string, base: string): string {
+  if (posix.isAbsolute(path)) return path;
+  const parts = [base, path].filter((part) => part !== '');
+  return parts.length === 0 ? '' : posix.join(...parts);
+}
 
 /** Go's path.Clean for an absolute URL path ('' stays ''). */
 function cleanPath(path: string): string {

@@ -410,7 +410,9 @@ export function registriesConfModel(conf: RegistriesConf): ImportModel {
         where,
         message:
           'no mirror and no other location: the node pulls these images as written, and regroute leaves them so' +
-          (entry.insecure ? ' (its insecure = true matters only to a registry a route uses)' : ''),
+          (entry.insecure
+            ? ' (its insecure = true is about those pulls, not about this host as a mirror)'
+            : ''),
       });
       continue;
     }
