@@ -203,7 +203,20 @@ export class Metrics {
     this.digestMismatches.inc({ registry: this.registryLabels.of(registry) });
   }
 
+  readonly rateLimitRemaining = new Gauge({
+    name: 'regroute_registry_rate_limit_remaining',
+    help: 'Pulls a registry last said were left (Docker Hub ratelimit-remaining), for registries that say.',
+    labelNames: ['registry'] as const,
+    registers: [this.registry],
+  });
+
   recordRegistryRequest(event: RequestEvent): void {
+    if (event.rateLimitRemaining !== undefined) {
+      this.rateLimitRemaining.set(
+        { registry: this.registryLabels.of(event.registry) },
+        event.rateLimitRemaining,
+      );
+    }
     this.registryRequests.inc({
       registry: this.registryLabels.of(event.registry),
       operation: event.operation,

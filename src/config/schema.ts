@@ -43,6 +43,12 @@ export const RegistrySettings = z.strictObject({
   pullSecret: z.string().min(1).optional(),
   /** An authenticated deep probe: this manifest must be readable for the registry to count as healthy. */
   healthCheck: HealthCheck.optional(),
+  /**
+   * Pulls kept in reserve: while the registry announces this many or fewer left (Docker Hub's
+   * `ratelimit-remaining` header on manifest requests), it counts as rate-limited and pods go to a mirror before it
+   * answers 429. No effect on registries that announce no budget.
+   */
+  rateLimitReserve: z.number().int().min(0).default(10),
 });
 export type RegistrySettings = z.infer<typeof RegistrySettings>;
 

@@ -127,3 +127,12 @@ export function parseRetryAfter(value: string | undefined, now: number): number 
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, at - now);
 }
+
+/**
+ * A registry's pull budget as Docker Hub announces it on manifest requests: `ratelimit-remaining: 76;w=21600`
+ * (76 pulls left in a 6-hour window). Undefined when the header is absent or not of that form.
+ */
+export function parseRateLimitRemaining(value: string | undefined): number | undefined {
+  const match = value === undefined ? null : /^\s*(\d+)\s*(?:;|$)/.exec(value);
+  return match ? Number(match[1]) : undefined;
+}

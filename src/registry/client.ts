@@ -5,7 +5,12 @@ import { createSecureContext, rootCertificates } from 'node:tls';
 import { inspect } from 'node:util';
 import { Agent, type Dispatcher } from 'undici';
 import type { RegistrySettings } from '../config/schema.js';
-import { type Availability, availabilityOf, parseRetryAfter } from './availability.js';
+import {
+  type Availability,
+  availabilityOf,
+  parseRateLimitRemaining,
+  parseRetryAfter,
+} from './availability.js';
 import { parseWwwAuthenticate } from './challenge.js';
 import { type Credentials, loadCredentials } from './credentials.js';
 import { type DigestAlgorithm, digestOf, parseDigest } from './digest.js';
@@ -68,6 +73,8 @@ export interface RequestEvent {
   status?: number;
   outcome: Availability;
   durationMs: number;
+  /** The pulls the registry says are left (Docker Hub's `ratelimit-remaining`), when it says. */
+  rateLimitRemaining?: number;
 }
 
 export interface CallOptions {
@@ -108,7 +115,10 @@ export type ManifestResult =
 
 export type BlobResult = { kind: 'found' } | Exclude<ManifestResult, { kind: 'found' }>;
 
-export type ClientSettings = Omit<RegistrySettings, 'insecure'> & { insecure?: boolean };
+export type ClientSettings = Omit<RegistrySettings, 'insecure' | 'rateLimitReserve'> & {
+  insecure?: boolean;
+  rateLimitReserve?: number;
+};
 
 export interface RegistryClientOptions {
   /** `host[:port]` as in a normalized image reference; 'docker.io' is Docker Hub. */
@@ -700,7 +710,13 @@ export class RegistryClient {
           );
         throw error;
       });
-      this.#emit(req, started, availabilityOf(res.statusCode), res.statusCode);
+      this.#emit(
+        req,
+        started,
+        availabilityOf(res.statusCode),
+        res.statusCode,
+        parseRateLimitRemaining(header(res, 'ratelimit-remaining')),
+      );
       return res;
     } catch (error) {
       this.#emit(req, started, availabilityOf(error));
@@ -732,7 +748,13 @@ export class RegistryClient {
     return failure;
   }
 
-  #emit(req: Request, started: number, outcome: Availability, status?: number): void {
+  #emit(
+    req: Request,
+    started: number,
+    outcome: Availability,
+    status?: number,
+    rateLimitRemaining?: number,
+  ): void {
     if (!this.#onRequest) return;
     const event: RequestEvent = {
       registry: this.registry,
@@ -741,6 +763,7 @@ export class RegistryClient {
       outcome,
       durationMs: performance.now() - started,
     };
+    if (rateLimitRemaining !== undefined) event.rateLimitRemaining = rateLimitRemaining;
     if (status !== undefined) event.status = status;
     try {
       this.#onRequest(event);

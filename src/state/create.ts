@@ -35,8 +35,15 @@ export function createStateHandle(config: Config, log: Logger, options: StateOpt
   const { metrics, previous } = options;
   const sameCaches = previous && JSON.stringify(previous.config.cache) === JSON.stringify(config.cache);
   const tracker = new HealthTracker(config.probe);
+  const reserveOf = (registry: string) => config.registries[registry]?.rateLimitReserve ?? 10;
   const clients = new ClientPool(config, log, {
-    ...(metrics ? { onRequest: (event: RequestEvent) => metrics.recordRegistryRequest(event) } : {}),
+    onRequest: (event: RequestEvent) => {
+      metrics?.recordRegistryRequest(event);
+      // A registry announcing its pull budget (Docker Hub) is avoided before it answers 429.
+      if (event.rateLimitRemaining !== undefined) {
+        tracker.budget(event.registry, event.rateLimitRemaining, reserveOf(event.registry));
+      }
+    },
     ...(previous ? { previous: previous.handle.clients } : {}),
     // An evicted host is no longer probed: a verdict kept for it would stand for ever, and a down one would
     // never be asked again.

@@ -12,6 +12,7 @@ export interface HealthSnapshot {
   readonly latencyMs: number | null;
   readonly checkedAt: number | null;
   readonly rateLimitedUntil: number | null;
+  readonly rateLimitRemaining: number | null;
 }
 
 /** Used when a 429 carries no Retry-After: long enough not to hammer a rate-limited registry, short enough to recover. */
@@ -39,6 +40,9 @@ class RegistryHealth {
   latencyMs: number | null = null;
   checkedAt: number | null = null;
   rateLimitedUntil: number | null = null;
+  /** Pulls the registry last said were left, and whether that is within the reserve kept. */
+  rateLimitRemaining: number | null = null;
+  budgetLow = false;
 }
 
 export class HealthTracker {
@@ -66,6 +70,7 @@ export class HealthTracker {
       if (this.now() < entry.rateLimitedUntil) return 'rate-limited';
       entry.rateLimitedUntil = null;
     }
+    if (entry.budgetLow) return 'rate-limited';
     return entry.health;
   }
 
@@ -153,6 +158,17 @@ export class HealthTracker {
     entry.lastError = 'rate limited (429)';
   }
 
+  /**
+   * The pulls a registry says are left (any manifest request's answer, probes' included): within `reserve`, it is
+   * avoided as if rate-limited, so pods go to a mirror before it answers 429; above it again, it is used again.
+   */
+  budget(registry: string, remaining: number, reserve: number): void {
+    const entry = this.#entry(registry);
+    entry.rateLimitRemaining = remaining;
+    entry.budgetLow = remaining <= reserve;
+    if (entry.budgetLow) entry.lastError = `rate limit nearly used up (${remaining} pulls left)`;
+  }
+
   /** Drops what is known of a registry no longer probed: an old verdict would otherwise stand for ever. */
   forget(registry: string): void {
     this.#registries.get(registry)?.settling?.resolve();
@@ -168,6 +184,7 @@ export class HealthTracker {
       latencyMs: entry.latencyMs,
       checkedAt: entry.checkedAt,
       rateLimitedUntil: entry.rateLimitedUntil,
+      rateLimitRemaining: entry.rateLimitRemaining,
     };
   }
 
