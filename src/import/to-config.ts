@@ -112,12 +112,15 @@ function buildRegistries(
       continue;
     }
     const merged = byHost.get(setting.host) ?? { from: [] };
-    const conflict = (what: string) =>
+    let applied = true;
+    const conflict = (what: string) => {
+      applied = false;
       findings.push({
         kind: 'unsupported',
         where: setting.where,
         message: `${setting.host}: ${what}; regroute keeps one setting per host, the first one read (${merged.from[0]})`,
       });
+    };
     if (setting.insecure) {
       if (merged.transport === 'https') conflict('plain HTTP here, TLS with a CA elsewhere');
       else merged.transport = 'http';
@@ -131,7 +134,7 @@ function buildRegistries(
         merged.caFile = setting.caFile;
       }
     }
-    if (!merged.from.includes(setting.where)) merged.from.push(setting.where);
+    if (applied && !merged.from.includes(setting.where)) merged.from.push(setting.where);
     byHost.set(setting.host, merged);
   }
   for (const [host, merged] of [...byHost].sort(([a], [b]) => (a < b ? -1 : 1))) {

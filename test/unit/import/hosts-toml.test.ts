@@ -113,14 +113,13 @@ describe('hosts.toml in regroute', () => {
       },
     ]);
     // https://mirror.registry's CA; its http:// twin conflicts (one transport per host), the first one read wins.
-    assert.deepEqual(config.registries['mirror.registry'], {
-      caFile: '/etc/certs/mirror.pem',
-      insecure: false,
+    assert.deepEqual(configOf(result).registries, {
+      'mirror.registry': { caFile: '/etc/certs/mirror.pem' },
+      'test-default.registry': { caFile: '/etc/path/default' },
     });
-    assert.deepEqual(config.registries['test-default.registry'], {
-      caFile: '/etc/path/default',
-      insecure: false,
-    });
+    assert.deepEqual(result.registries['mirror.registry']?.comment, [
+      'from certs.d/test-default.registry/hosts.toml: [host."https://mirror.registry"]',
+    ]);
     const said = (where: string, text: string) =>
       assert.ok(
         result.findings.some((f) => f.where.includes(where) && f.message.includes(text)),
