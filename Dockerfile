@@ -1,20 +1,34 @@
 # syntax=docker/dockerfile:1
+# The webhook on Node.js 26, the current LTS line, on Debian slim. BASE is any image with node and npm on PATH and
+# an unprivileged user 1000; a release build pins it by digest (--build-arg BASE=node:26-trixie-slim@sha256:…).
+# The image test builds its own BASE from Debian packages and the npm registry's Node binary of the same major.
+ARG BASE=node:26-trixie-slim
+
 # Build stage: compile TypeScript with the dev dependencies.
-FROM node:20-bookworm-slim AS build
+FROM ${BASE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
 # Production dependencies only, installed apart so no dev tool reaches the runtime image.
-FROM node:20-bookworm-slim AS deps
+FROM ${BASE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
 
-FROM node:20-bookworm-slim
+FROM ${BASE}
+ARG BASE
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="regroute" \
+      org.opencontainers.image.description="Kubernetes mutating admission webhook that routes pod images to the first healthy registry holding the exact digest" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.base.name="${BASE}"
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules

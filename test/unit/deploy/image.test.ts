@@ -18,27 +18,31 @@ interface Stage {
   readonly instructions: Instruction[];
 }
 
-/** Dockerfile stages and their instructions; comments dropped, continued lines joined. */
-function stagesOf(text: string): Stage[] {
+/** Dockerfile stages and their instructions, and the ARGs before the first stage; comments dropped, lines joined. */
+function parseDockerfile(text: string): { globalArgs: Map<string, string>; stages: Stage[] } {
   const lines = text
     .replace(/\\\n/g, ' ')
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line !== '' && !line.startsWith('#'));
+  const globalArgs = new Map<string, string>();
   const stages: Stage[] = [];
   for (const line of lines) {
     const [, keyword = '', value = ''] = /^(\S+)\s+(.*)$/.exec(line) ?? [];
     if (keyword.toUpperCase() === 'FROM') {
       const [, from = '', name] = /^(\S+)(?:\s+AS\s+(\S+))?/i.exec(value) ?? [];
       stages.push({ from, name, instructions: [] });
+    } else if (stages.length === 0 && keyword.toUpperCase() === 'ARG') {
+      const [, arg = '', defaultValue = ''] = /^([^=\s]+)(?:=(\S*))?/.exec(value) ?? [];
+      globalArgs.set(arg, defaultValue);
     } else {
       stages.at(-1)?.instructions.push({ keyword: keyword.toUpperCase(), value });
     }
   }
-  return stages;
+  return { globalArgs, stages };
 }
 
-const stages = stagesOf(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'));
+const { globalArgs, stages } = parseDockerfile(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'));
 const final = stages.at(-1);
 const last = (keyword: string) => final?.instructions.filter((i) => i.keyword === keyword).at(-1)?.value;
 const execForm = (value: string | undefined): string[] => {
@@ -84,9 +88,35 @@ describe('Dockerfile', () => {
     assert.ok(!final?.instructions.some((i) => i.keyword === 'RUN' && /\bnpm\b/.test(i.value)));
   });
 
-  it('runs on a slim Node base of the major version package.json asks for', () => {
+  it('takes every stage from one BASE build argument, so a build can name a base it can reach', () => {
+    assert.ok(globalArgs.has('BASE'), 'ARG BASE before the first FROM');
+    for (const stage of stages) {
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the Dockerfile's own text, expanded by the builder
+      assert.equal(stage.from, '${BASE}', `stage ${stage.name ?? 'final'}`);
+    }
+  });
+
+  it("defaults BASE to a slim Node image of a major that package.json's engines allows", () => {
     const engines = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).engines.node as string;
-    const major = /(\d+)/.exec(engines)?.[1];
-    assert.match(final?.from ?? '', new RegExp(`^node:${major}(\\.[0-9.]+)?-[a-z]+-slim$`));
+    const oldest = Number(/^>=\s*(\d+)/.exec(engines)?.[1]);
+    const [, major] =
+      /^node:(\d+)(?:\.[0-9.]+)?-[a-z]+-slim(?:@sha256:[0-9a-f]{64})?$/.exec(globalArgs.get('BASE') ?? '') ??
+      [];
+    assert.ok(
+      major,
+      `node:<major>-<debian release>-slim, optionally pinned by digest: ${globalArgs.get('BASE')}`,
+    );
+    assert.ok(Number(major) >= oldest, `${major} is allowed by engines ${engines}`);
+  });
+
+  it('labels the image with the OCI annotations', () => {
+    const labels =
+      final?.instructions
+        .filter((i) => i.keyword === 'LABEL')
+        .map((i) => i.value)
+        .join(' ') ?? '';
+    for (const key of ['title', 'description', 'licenses', 'version', 'revision', 'base.name']) {
+      assert.match(labels, new RegExp(`\\borg\\.opencontainers\\.image\\.${key.replace('.', '\\.')}=`), key);
+    }
   });
 });
