@@ -459,7 +459,16 @@ export function certFilesModel(directory: string, fileNames: readonly string[]):
   const clients = fileNames.filter((name) => name.endsWith('.cert'));
   const findings: Finding[] = [];
   const hosts: HostSetting[] = [];
-  if (registry === null || (cas.length === 0 && clients.length === 0)) {
+  if (registry === null) {
+    findings.push({
+      kind: 'unsupported',
+      where: directory,
+      message:
+        '_default applies to every registry without a directory of its own; regroute has no catch-all route',
+    });
+    return { mirrorSets: [], hosts, findings };
+  }
+  if (cas.length === 0 && clients.length === 0) {
     findings.push({
       kind: 'no-effect',
       where: directory,
