@@ -49,6 +49,14 @@ export const RegistrySettings = z.strictObject({
    * answers 429. No effect on registries that announce no budget.
    */
   rateLimitReserve: z.number().int().min(0).default(10),
+  /**
+   * A cache regroute cannot see from its own pod (a node-local registry at each node's loopback, an in-cluster
+   * cache on the node network): never probed, never asked; assumed healthy and assumed to serve any digest the
+   * source named, as a pull-through cache fetches it on demand. Exact content still holds (the image is pinned by
+   * digest and the kubelet checks it); availability is the operator's word. List it after the mirrors regroute
+   * can check.
+   */
+  trusted: z.boolean().default(false),
 });
 export type RegistrySettings = z.infer<typeof RegistrySettings>;
 

@@ -1,6 +1,6 @@
 // What the pull-secret copies should be: configured names × opted-in namespaces → create, update or leave alone.
 import type { V1Namespace, V1Secret } from '@kubernetes/client-node';
-import type { Config } from '../config/schema.js';
+import type { RegistrySettings } from '../config/schema.js';
 
 /** The label a namespace opts in with; the webhook's namespaceSelector uses the same one. */
 export const ENABLED_LABEL = 'regroute.io/enabled';
@@ -36,7 +36,7 @@ export interface PullSecretPlan {
 }
 
 /** The distinct `registries.<host>.pullSecret` names, sorted so that passes and logs are deterministic. */
-export function pullSecretNames(registries: Config['registries']): string[] {
+export function pullSecretNames(registries: Readonly<Record<string, Partial<RegistrySettings>>>): string[] {
   const names = new Set<string>();
   for (const settings of Object.values(registries)) if (settings.pullSecret) names.add(settings.pullSecret);
   return [...names].sort();

@@ -115,9 +115,10 @@ export type ManifestResult =
 
 export type BlobResult = { kind: 'found' } | Exclude<ManifestResult, { kind: 'found' }>;
 
-export type ClientSettings = Omit<RegistrySettings, 'insecure' | 'rateLimitReserve'> & {
+export type ClientSettings = Omit<RegistrySettings, 'insecure' | 'rateLimitReserve' | 'trusted'> & {
   insecure?: boolean;
   rateLimitReserve?: number;
+  trusted?: boolean;
 };
 
 export interface RegistryClientOptions {

@@ -51,8 +51,12 @@ export function createStateHandle(config: Config, log: Logger, options: StateOpt
   });
   // What each registry is known to hold outlives a reload, like the caches: the prober's deep checks need it.
   const samples = previous?.handle.samples ?? new ContentSamples();
+  const trusted = new Set(
+    Object.entries(config.registries).flatMap(([host, settings]) => (settings.trusted ? [host] : [])),
+  );
   const state = new LiveState(clients, tracker, {
     samples,
+    trusted,
     ttls: {
       tagTtlMs: config.cache.tagTtlSeconds * 1000,
       presentTtlMs: config.cache.presentTtlSeconds * 1000,

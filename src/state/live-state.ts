@@ -29,6 +29,8 @@ export interface LiveStateOptions {
   readonly onCache?: (cache: 'tag' | 'presence', hit: boolean) => void;
   /** A registry served bytes that do not hash to the digest it claimed: for metrics and the log. */
   readonly onMismatch?: (location: RepositoryLocation, reference: string, message: string) => void;
+  /** Registries configured `trusted`: never asked, assumed healthy and holding what the source named. */
+  readonly trusted?: ReadonlySet<string>;
   /** Where manifests found are offered to the prober's deep checks. */
   readonly samples?: ContentSamples;
   /** Caches to keep using, from the state this one replaces: what is known of registries outlives a reload. */
@@ -59,6 +61,7 @@ export class LiveState implements RegistryState {
   }
 
   health(registry: string): Health {
+    if (this.options.trusted?.has(registry)) return 'healthy';
     return this.tracker.health(registry);
   }
 
@@ -74,6 +77,8 @@ export class LiveState implements RegistryState {
     signal: AbortSignal,
     withBody = false,
   ): Promise<TagAnswer> {
+    // A trusted cache is never asked: its tags say nothing regroute could check.
+    if (this.options.trusted?.has(location.registry)) return { kind: 'unknown', cause: 'error' };
     const fresh = this.tags.fresh(location, tag);
     this.options.onCache?.('tag', fresh !== undefined);
     if (fresh === null) return { kind: 'absent' };
@@ -168,6 +173,7 @@ export class LiveState implements RegistryState {
   }
 
   knownPresence(location: RepositoryLocation, digest: string, trust: Trust = 'claim'): Presence {
+    if (this.options.trusted?.has(location.registry)) return 'present';
     return this.presence.get(location, digest, trust);
   }
 

@@ -90,11 +90,11 @@ export class Prober {
 
   /** Probes every known registry once, in parallel; each probe ends by the configured timeout. */
   probeAll(): Promise<ProbeResult[]> {
-    this.#round ??= Promise.all(this.clients.registries().map((registry) => this.probe(registry))).finally(
-      () => {
-        this.#round = null;
-      },
-    );
+    // A trusted cache is not reachable from here by definition: its health is the operator's word.
+    const probed = this.clients.registries().filter((registry) => !this.config.registries[registry]?.trusted);
+    this.#round ??= Promise.all(probed.map((registry) => this.probe(registry))).finally(() => {
+      this.#round = null;
+    });
     return this.#round;
   }
 

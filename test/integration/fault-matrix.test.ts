@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { type ImageDecision, mutate } from '../../src/admission/mutate.js';
 import { type AdmissionRequest, decodeReview } from '../../src/admission/review.js';
 import { auditRecords } from '../../src/audit/audit.js';
-import { Config } from '../../src/config/schema.js';
+import { Config, type ConfigInput } from '../../src/config/schema.js';
 import type { Reason } from '../../src/routing/decision.js';
 import { createStateHandle } from '../../src/state/create.js';
 import {
@@ -114,7 +114,7 @@ describe('fault matrix: each fault × each role, against real registries (distri
   const roles = {} as Record<Role, RoleRegistry>;
   const digests = { app: '', lastOnly: '' };
   const cases: string[] = [];
-  let registries: Config['registries'] = {};
+  let registries: NonNullable<ConfigInput['registries']> = {};
 
   before(async () => {
     harness = await startHarness();
