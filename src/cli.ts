@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `regroute` command: one subcommand per module under cli/.
 import { certsCommand, certsUsage } from './cli/certs.js';
+import { demoCommand, demoUsage } from './cli/demo.js';
 import { explainCommand, explainUsage } from './cli/explain.js';
 import { importCommand, importUsage } from './cli/import.js';
 import { EXIT, type Io, processIo } from './cli/io.js';
@@ -18,6 +19,7 @@ const commands: Record<string, { run: (args: string[], io: Io) => Promise<number
   probe: { run: probeCommand, usage: probeUsage },
   certs: { run: certsCommand, usage: certsUsage },
   import: { run: importCommand, usage: importUsage },
+  demo: { run: demoCommand, usage: demoUsage },
 };
 
 export const usage = `regroute — routes pod images to the first healthy registry holding the exact digest
