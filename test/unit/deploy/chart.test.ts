@@ -217,7 +217,11 @@ describe('deploy/chart', () => {
   });
 
   it('has a values.schema.json that scripts/chart-schema.ts regenerates as it is', async () => {
-    assert.deepEqual(JSON.parse(await readFile(VALUES_SCHEMA_FILE, 'utf8')), JSON.parse(valuesSchemaText()));
+    assert.deepEqual(
+      JSON.parse(await readFile(VALUES_SCHEMA_FILE, 'utf8')),
+      JSON.parse(valuesSchemaText()),
+      'values.schema.json is behind the config schema: run npx tsx scripts/chart-schema.ts',
+    );
   });
 });
 
