@@ -8,6 +8,7 @@ import { observe } from '../routing/observe.js';
 import { matchRoute } from '../routing/route.js';
 import type { StateHandle } from '../server/run.js';
 import { createStateHandle } from '../state/create.js';
+import type { LiveState } from '../state/live-state.js';
 import { loadConfigOption } from './config-option.js';
 import { EXIT, type Io } from './io.js';
 
@@ -26,6 +27,8 @@ interface Explanation {
     digest: string | null;
     candidates: Record<string, string>;
   };
+  /** What an operator can do about what the decision found (a mirror holding one platform of an index). */
+  advice?: string[];
   error?: string;
 }
 
@@ -54,14 +57,40 @@ async function explainOne(image: string, config: Config, state: StateHandle | nu
   };
   if (!match || !state) return explanation;
   const signal = AbortSignal.timeout(config.admission.deadlineMs);
-  const observation = await observe(reference, match, state.state, signal, config.admission.unverifiedTags);
-  const decision = decide(reference, match, observation, { unverifiedTags: config.admission.unverifiedTags });
+  const decideNow = async () => {
+    const observation = await observe(reference, match, state.state, signal, config.admission.unverifiedTags);
+    return {
+      observation,
+      decision: decide(reference, match, observation, { unverifiedTags: config.admission.unverifiedTags }),
+    };
+  };
+  let { observation, decision } = await decideNow();
+  // A mirror whose tag names other content may hold one platform of the source's index (filled by pulling one
+  // node's image): reading the index tells it from a stale mirror, and says how to fix it.
+  const live = state.state as Partial<LiveState>;
+  if (
+    observation.digest.kind === 'digest' &&
+    decision.verdicts.some((v) => v.verdict === 'stale') &&
+    live.readPlatforms
+  ) {
+    await live.readPlatforms(match.source, observation.digest.digest, signal);
+    ({ observation, decision } = await decideNow());
+  }
+  const digest = observation.digest.kind === 'digest' ? observation.digest.digest : null;
   explanation.decision = {
     reason: decision.reason,
     target: decision.target,
     digest: decision.digest,
     candidates: Object.fromEntries(decision.verdicts.map((v) => [v.location, v.verdict])),
   };
+  const advice = decision.verdicts.flatMap((v) =>
+    v.verdict === 'single-platform' && digest
+      ? [
+          `${v.location} holds one platform of the index ${match.source.registry}/${match.source.repository}@${digest} under the tag; copy every platform with: skopeo copy --all docker://${match.source.registry}/${match.source.repository}@${digest} docker://${v.location}:${reference.tag ?? 'latest'}`,
+        ]
+      : [],
+  );
+  if (advice.length > 0) explanation.advice = advice;
   return explanation;
 }
 
@@ -85,6 +114,7 @@ function printText(e: Explanation, io: Io): void {
     for (const [location, verdict] of Object.entries(e.decision.candidates))
       io.out(`    ${location}: ${verdict}`);
   }
+  for (const line of e.advice ?? []) io.out(`  advice:     ${line}`);
 }
 
 export async function explainCommand(args: string[], io: Io): Promise<number> {

@@ -57,6 +57,8 @@ export interface Observation {
   readonly ownHealth: Health;
   /** Health of the route's source, which defines the content of a tag. */
   readonly sourceHealth: Health;
+  /** The platform manifests the digest names when it is an index and its body has been read. */
+  readonly platforms?: readonly string[];
 }
 
 export type Verdict =
@@ -109,13 +111,21 @@ export const unchanged = (reason: Reason, verdicts: readonly CandidateVerdict[] 
 
 const isDown = isFailing;
 
-function verdictFor(observation: CandidateObservation, digest: string): Verdict {
+function verdictFor(
+  observation: CandidateObservation,
+  digest: string,
+  platforms: readonly string[] | undefined,
+): Verdict {
   if (isDown(observation.health)) return observation.health;
   switch (observation.presence) {
     case 'present':
       return 'chosen';
-    case 'absent':
-      return observation.tag?.kind === 'digest' && observation.tag.digest !== digest ? 'stale' : 'absent';
+    case 'absent': {
+      const tagged = observation.tag?.kind === 'digest' ? observation.tag.digest : null;
+      if (tagged === null || tagged === digest) return 'absent';
+      // Its tag names one platform of the index the source names: a mirror filled by pulling one node's image.
+      return platforms?.includes(tagged) ? 'single-platform' : 'stale';
+    }
     default:
       return observation.presence;
   }
@@ -138,7 +148,9 @@ function rewriteReason(
 }
 
 function whyNone(verdicts: readonly CandidateVerdict[]): Reason {
-  if (verdicts.some((v) => v.verdict === 'stale')) return 'stale-mirror-skipped';
+  if (verdicts.some((v) => v.verdict === 'stale' || v.verdict === 'single-platform')) {
+    return 'stale-mirror-skipped';
+  }
   if (verdicts.some((v) => v.verdict === 'unknown')) return 'deadline';
   return 'no-candidate';
 }
@@ -159,7 +171,7 @@ function decideByDigest(
   const verdicts: CandidateVerdict[] = [];
   for (const [index, candidate] of match.candidates.entries()) {
     const seen = observation.candidates[index];
-    let verdict: Verdict = seen ? verdictFor(seen, digest) : 'not-checked';
+    let verdict: Verdict = seen ? verdictFor(seen, digest, observation.platforms) : 'not-checked';
     if (verdict === 'chosen' && !candidate.isOwn && !canUse(candidate)) verdict = 'pull-secret-unavailable';
     verdicts.push({ location: locationKey(candidate), verdict });
     if (verdict === 'chosen') {

@@ -130,5 +130,8 @@ export async function observe(
     }
   }
   await Promise.all(lookups);
-  return { digest, candidates, ownHealth, sourceHealth };
+  const platforms = digest.kind === 'digest' ? state.platformsOf?.(digest.digest) : undefined;
+  return platforms
+    ? { digest, candidates, ownHealth, sourceHealth, platforms }
+    : { digest, candidates, ownHealth, sourceHealth };
 }

@@ -178,7 +178,22 @@ export class LiveState implements RegistryState {
   }
 
   /** The manifests an index names, when its body has been read. */
-  childrenOf(digest: string): readonly string[] | undefined {
+  platformsOf(digest: string): readonly string[] | undefined {
+    return this.#children.get(digest);
+  }
+
+  /**
+   * Reads the manifest at `location` (a GET: a pull on Docker Hub) to learn the platforms it names: for
+   * `explain`, which says when a mirror holds one platform of the source's index.
+   */
+  async readPlatforms(
+    location: RepositoryLocation,
+    digest: string,
+    signal: AbortSignal,
+  ): Promise<readonly string[] | undefined> {
+    const known = this.#children.get(digest);
+    if (known) return known;
+    await untilAborted(this.#request('GET', location, digest), signal, null);
     return this.#children.get(digest);
   }
 

@@ -80,6 +80,8 @@ export interface RegistryState {
    * needed: tells the admission path a miss is coming. Never does I/O.
    */
   knownTag?(location: RepositoryLocation, tag: string): string | null | undefined;
+  /** The platform manifests an index names, when its body has been read anywhere (digests name content). */
+  platformsOf?(digest: string): readonly string[] | undefined;
   /** Presence from cache only: lets the admission path skip lookups it does not need. Never does I/O. */
   knownPresence(location: RepositoryLocation, digest: string, trust?: Trust): Presence;
 }

@@ -1,12 +1,15 @@
 // Exact content under failure, against real registries (distribution 2.8 on loopback) and the harness's lying
 // registry: a pod is pinned only to the digest its source named, whatever the mirrors' tags say or claim.
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { mutate } from '../../src/admission/mutate.js';
 import { type AdmissionRequest, decodeReview } from '../../src/admission/review.js';
 import { auditRecords } from '../../src/audit/audit.js';
 import { Metrics } from '../../src/audit/metrics.js';
+import { explainCommand } from '../../src/cli/explain.js';
 import { Config, type ConfigInput } from '../../src/config/schema.js';
 import { createStateHandle, type LiveStateHandle } from '../../src/state/create.js';
 import {
@@ -171,6 +174,28 @@ describe('exact content under failure, against real registries', () => {
       );
       assert.match(reported, new RegExp(`registry="${lying.host.replace('.', '\\.')}"} 1$`, 'm'));
     });
+  });
+
+  it('explain tells a mirror holding one platform of the index from a stale one, and says how to copy them all', async () => {
+    const file = join(harness.dir, 'explain-platform.json');
+    await writeFile(
+      file,
+      JSON.stringify({
+        registries: registriesOf([source.host, platform.host]),
+        routes: [
+          { prefix: `${source.host}/team`, registries: [`${platform.host}/team`, `${source.host}/team`] },
+        ],
+      }),
+    );
+    const lines: string[] = [];
+    const io = { out: (line: string) => lines.push(line), err: () => {} };
+    assert.equal(await explainCommand([`${source.host}/team/app:v1`, '--config', file, '--json'], io), 0);
+    const explanation = JSON.parse(lines[0] ?? '{}');
+    assert.equal(explanation.decision.candidates[`${platform.host}/team/app`], 'single-platform');
+    assert.equal(explanation.decision.reason, 'source-healthy');
+    assert.deepEqual(explanation.advice, [
+      `${platform.host}/team/app holds one platform of the index ${source.host}/team/app@${index.digest} under the tag; copy every platform with: skopeo copy --all docker://${source.host}/team/app@${index.digest} docker://${platform.host}/team/app:v1`,
+    ]);
   });
 
   it('keeps a tag image on a source that is healthy but slower than the deadline, though a mirror holds its old digest', async () => {
