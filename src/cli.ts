@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The `regroute` command: one subcommand per module under cli/.
+import { readFileSync } from 'node:fs';
 import { certsCommand, certsUsage } from './cli/certs.js';
 import { demoCommand, demoUsage } from './cli/demo.js';
 import { explainCommand, explainUsage } from './cli/explain.js';
@@ -28,8 +29,37 @@ ${Object.values(commands)
   .map((c) => c.usage)
   .join('\n\n')}`;
 
+/** The package's version, read from the package.json one level above this file (src/ or dist/). */
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version?: unknown;
+    };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Errors a person causes (a port out of range or taken, a file missing or unreadable) are told in one line; a stack
+ * trace is for what regroute got wrong.
+ */
+const USER_ERRORS = new Set([
+  'ERR_SOCKET_BAD_PORT',
+  'EADDRINUSE',
+  'EACCES',
+  'EADDRNOTAVAIL',
+  'ENOENT',
+  'EISDIR',
+]);
+
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   const [name, ...args] = argv;
+  if (name === '--version' || name === 'version' || name === '-v') {
+    io.out(`regroute ${version()}`);
+    return EXIT.ok;
+  }
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     io.out(usage);
     return name === undefined ? EXIT.usage : EXIT.ok;
@@ -50,6 +80,11 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     if ((error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
       io.err(`${(error as Error).message}\n\n${command.usage}`);
       return EXIT.usage;
+    }
+    const code = (error as NodeJS.ErrnoException).code;
+    if (error instanceof Error && typeof code === 'string' && USER_ERRORS.has(code)) {
+      io.err(`regroute ${name}: ${error.message}`);
+      return EXIT.failure;
     }
     io.err(error instanceof Error ? (error.stack ?? error.message) : String(error));
     return EXIT.failure;

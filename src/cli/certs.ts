@@ -1,15 +1,16 @@
 // `regroute certs`: a CA and a serving certificate for the webhook Service, for development and for deploy.
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CA_BUNDLE_PATCH_FILE, caBundlePatch, certSetPaths, writeCertSet } from '../certs/files.js';
 import { EXIT, type Io } from './io.js';
 
-export const certsUsage = `regroute certs [--out DIR] [--service NAME] [--namespace NS] [--dns NAME]... [--kustomize]
+export const certsUsage = `regroute certs [--out DIR] [--service NAME] [--namespace NS] [--dns NAME]... [--kustomize] [--force]
   Writes ca.crt, ca.key, tls.crt and tls.key to DIR (default: certs). The serving certificate covers the
   Service's DNS names (NAME, NAME.NS, NAME.NS.svc, NAME.NS.svc.cluster.local), localhost and loopback.
   --kustomize also writes DIR/${CA_BUNDLE_PATCH_FILE}, a kustomize patch setting the webhook's caBundle to the CA
-  (deploy/overlays/self-signed uses it).`;
+  (deploy/overlays/self-signed uses it). An existing CA is kept unless --force is given.`;
 
 export async function certsCommand(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
@@ -20,9 +21,17 @@ export async function certsCommand(args: string[], io: Io): Promise<number> {
       namespace: { type: 'string', default: 'regroute-system' },
       dns: { type: 'string', multiple: true, default: [] },
       kustomize: { type: 'boolean', default: false },
+      force: { type: 'boolean', default: false },
     },
   });
   const paths = certSetPaths(values.out);
+  // A CA already there may be trusted by a cluster (its caBundle): replacing it silently would break admission.
+  if (!values.force && existsSync(paths.caCert)) {
+    io.err(
+      `${paths.caCert} exists: a new CA would not match the caBundle it was installed with; use --force to replace it`,
+    );
+    return EXIT.usage;
+  }
   const { caCertPem } = await writeCertSet(paths, {
     service: values.service,
     namespace: values.namespace,

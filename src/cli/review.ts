@@ -31,8 +31,16 @@ export async function reviewCommand(args: string[], io: Io): Promise<number> {
   }
   const config = await loadConfigOption(values.config);
   let body: unknown;
+  let text: string;
   try {
-    body = JSON.parse(await readInput(path));
+    text = await readInput(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    io.err(code === 'ENOENT' ? `${path}: not found` : `${path}: cannot be read (${code ?? String(error)})`);
+    return EXIT.usage;
+  }
+  try {
+    body = JSON.parse(text);
   } catch (error) {
     io.err(`${path}: not JSON: ${error instanceof Error ? error.message : String(error)}`);
     return EXIT.usage;

@@ -62,9 +62,10 @@ export async function loadConfigFile(path: string): Promise<Config> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new ConfigError(
-      `cannot read config ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
-    );
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new ConfigError(`config file ${path} not found`);
+    if (code === 'EACCES') throw new ConfigError(`config file ${path} cannot be read (permission denied)`);
+    throw new ConfigError(`cannot read config ${path}: ${code ?? String(error)}`);
   }
   return parseConfigText(text, path);
 }

@@ -21,10 +21,27 @@ const Prefix = z.string().regex(/^(?:\*\.)?[a-z0-9.[\]:-]+(?:\/[a-z0-9._-]+)*$/,
   message: 'must be host[:port][/path], optionally starting with "*." for any subdomain',
 });
 
-export const Auth = z.union([
-  z.strictObject({ username: z.string().min(1), passwordFile: z.string().min(1) }),
-  z.strictObject({ dockerConfigJson: z.string().min(1) }),
-]);
+export const Auth = z.union(
+  [
+    z.strictObject({ username: z.string().min(1), passwordFile: z.string().min(1) }),
+    z.strictObject({ dockerConfigJson: z.string().min(1) }),
+  ],
+  {
+    // Says which of the two forms the input started and what it lacks, rather than zod's "Invalid input".
+    error: (issue) => {
+      const input = (issue.input ?? {}) as Record<string, unknown>;
+      if (typeof input !== 'object' || input === null)
+        return 'must be {username, passwordFile} or {dockerConfigJson}';
+      if ('dockerConfigJson' in input && ('username' in input || 'passwordFile' in input))
+        return 'takes {username, passwordFile} or {dockerConfigJson}, not both';
+      if ('username' in input && !('passwordFile' in input))
+        return 'passwordFile is missing: a username needs the file holding its password';
+      if ('passwordFile' in input && !('username' in input))
+        return 'username is missing: passwordFile needs a username';
+      return 'must be {username, passwordFile} (both non-empty) or {dockerConfigJson} (a file path)';
+    },
+  },
+);
 export type Auth = z.infer<typeof Auth>;
 
 export const HealthCheck = z.strictObject({
@@ -57,6 +74,12 @@ export const RegistrySettings = z.strictObject({
    * can check.
    */
   trusted: z.boolean().default(false),
+  /**
+   * A pull-through cache of the route's source: the warm-up asks it for the manifests of images the cluster uses
+   * (which makes it fetch them from its upstream) while the source is healthy, so it holds them when the source is
+   * down. Needs `cluster.warm`. Absent means false.
+   */
+  pullThroughCache: z.boolean().optional(),
 });
 export type RegistrySettings = z.infer<typeof RegistrySettings>;
 
@@ -129,6 +152,48 @@ export const PullSecretSyncSettings = z.strictObject({
 });
 export type PullSecretSyncSettings = z.infer<typeof PullSecretSyncSettings>;
 
+/** What the cluster teaches regroute: tag → digest from pods and workloads, learned before a replica is ready. */
+export const LearnSettings = z.strictObject({
+  enabled: z.boolean().default(true),
+});
+
+/** Keeping known images warm: the cluster's tags resolved and the candidates' presence checked ahead of need. */
+export const WarmSettings = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Images looked up per second at most: each costs a tag lookup at the source and a check per candidate. */
+  ratePerSecond: z.number().positive().default(5),
+  /** How often the workloads of opted-in namespaces are listed and their images looked up again. */
+  intervalSeconds: z.number().min(10).default(300),
+  /** Manifests asked of pull-through caches per pass at most (an index counts with its platform manifests). */
+  fillsPerPass: z.number().int().min(0).default(200),
+});
+
+/** Repair of pods already stuck on a registry that is down: their waiting containers' images are patched. */
+export const RepairSettings = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Pods patched per minute at most, across the cluster. */
+  ratePerMinute: z.number().positive().default(60),
+});
+
+/**
+ * Everything regroute does with the Kubernetes API beside admission: learning, warm-up and repair in the opted-in
+ * namespaces (label regroute.io/enabled=true). Off unless the config or REGROUTE_CLUSTER=true (what
+ * deploy/components/repair sets, with the RBAC it needs) turns it on, so that a run outside a cluster contacts no
+ * API server.
+ */
+export const ClusterSettings = z.strictObject({
+  enabled: z.boolean().default(() => process.env.REGROUTE_CLUSTER === 'true'),
+  /**
+   * Longest a starting replica stays unready while it lists pods and learns from them; past it, it is ready with
+   * what it has (an unreachable API server must not keep admission down).
+   */
+  readyTimeoutSeconds: z.number().min(0).default(10),
+  learn: LearnSettings.default(() => LearnSettings.parse({})),
+  warm: WarmSettings.default(() => WarmSettings.parse({})),
+  repair: RepairSettings.default(() => RepairSettings.parse({})),
+});
+export type ClusterSettings = z.infer<typeof ClusterSettings>;
+
 export const Config = z.strictObject({
   server: ServerSettings.default(ServerSettings.parse({})),
   admission: AdmissionSettings.default(AdmissionSettings.parse({})),
@@ -138,6 +203,8 @@ export const Config = z.strictObject({
   routes: z.array(Route).default([]),
   // A function, so that POD_NAMESPACE is read when a config is parsed rather than when this module loads.
   pullSecretSync: PullSecretSyncSettings.default(() => PullSecretSyncSettings.parse({})),
+  // A function, so that REGROUTE_CLUSTER is read when a config is parsed.
+  cluster: ClusterSettings.default(() => ClusterSettings.parse({})),
 });
 export type Config = z.infer<typeof Config>;
 /** What a config file may say: every field optional where a default exists. */

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -94,5 +95,56 @@ describe('regroute certs', () => {
     }
     assert.ok(ca.ca);
     assert.match(await readFile(join(dir, 'tls.key'), 'utf8'), /PRIVATE KEY/);
+  });
+});
+
+describe('regroute as a person meets it', () => {
+  const CLI = join(import.meta.dirname, '..', '..', '..', 'src', 'cli.ts');
+  /** The command as its own process: what a person types and sees. */
+  const run = (...args: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, ['--import', 'tsx', CLI, ...args], (error, stdout, stderr) =>
+        resolve({ code: error ? (error.code as number) : 0, stdout, stderr }),
+      );
+    });
+
+  it('prints its version', async () => {
+    const { code, stdout } = await run('--version');
+    assert.equal(code, 0);
+    assert.match(stdout, /^regroute \d+\.\d+\.\d+\n$/);
+  });
+
+  it('tells a missing config or review file in one line, without a stack trace', async () => {
+    const missing = await run('explain', 'nginx', '--config', '/nonexistent/regroute.yaml', '--offline');
+    assert.equal(missing.code, 2);
+    assert.equal(missing.stderr, 'config file /nonexistent/regroute.yaml not found\n');
+    const review = await run('review', '/nonexistent/review.json');
+    assert.equal(review.stderr, '/nonexistent/review.json: not found\n');
+  });
+
+  it('says what an auth block lacks', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'regroute-cli-'));
+    const file = join(dir, 'c.yaml');
+    await writeFile(file, 'registries:\n  a.io:\n    auth: { username: u }\n');
+    await assert.rejects(
+      explainCommand(['nginx', '--config', file, '--offline'], capture()),
+      (error: Error) => {
+        assert.match(error.message, /passwordFile is missing/);
+        assert.match(error.message, /registries\["a\.io"\]\.auth/);
+        return true;
+      },
+    );
+  });
+
+  it('keeps an existing CA unless asked to replace it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'regroute-certs-'));
+    assert.equal(await certsCommand(['--out', dir], capture()), 0);
+    const ca = await readFile(join(dir, 'ca.crt'), 'utf8');
+    const again = capture();
+    assert.equal(await certsCommand(['--out', dir], again), 2);
+    assert.match(again.stderr[0] ?? '', /exists.*--force/);
+    assert.equal(await readFile(join(dir, 'ca.crt'), 'utf8'), ca);
+    assert.equal(await certsCommand(['--out', dir, '--force'], capture()), 0);
+    assert.notEqual(await readFile(join(dir, 'ca.crt'), 'utf8'), ca);
   });
 });

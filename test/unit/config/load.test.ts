@@ -117,6 +117,6 @@ describe('config', () => {
       loadConfigFile(path),
       (error: Error) => error.message.includes(path) && error.message.includes('probe.intervalSeconds'),
     );
-    await assert.rejects(loadConfigFile(join(dir, 'missing.yaml')), /ENOENT/);
+    await assert.rejects(loadConfigFile(join(dir, 'missing.yaml')), /config file .*missing\.yaml not found/);
   });
 });
