@@ -19,8 +19,13 @@ export type WebhookMethods = {
   decisionTimes: { params: { reset: boolean }; result: { summary: Summary; dropped: number } };
   /** The prober's verdict on a registry host. */
   health: { params: { registry: string }; result: string };
-  /** regroute_registry_requests_total summed by operation (ping, manifest, token). */
-  registryRequests: { params: null; result: Record<string, number> };
+  /**
+   * regroute_registry_requests_total summed by operation (ping, manifest, blob, token): of every registry, or of
+   * the one given.
+   */
+  registryRequests: { params: { registry?: string } | null; result: Record<string, number> };
+  /** Manifests regroute found at a registry, which the prober's default deep check reads one after another. */
+  contentSamples: { params: { registry: string }; result: number };
   /**
    * Records `inserts` tag answers and as many presence answers (the caches keep at most cache.maxEntries each),
    * then collects garbage and answers the memory in use.

@@ -4,6 +4,7 @@ import type { ColdAndLoadResult } from './scenarios/cold.js';
 import type { FailoverResult } from './scenarios/failover.js';
 import type { FaultResult } from './scenarios/faults.js';
 import type { MemoryResult } from './scenarios/memory.js';
+import type { OutageResult } from './scenarios/outage.js';
 import type { WarmResult, WarmRun } from './scenarios/warm.js';
 import type { Summary } from './stats.js';
 
@@ -13,6 +14,7 @@ export interface Results {
   readonly fault: FaultResult;
   readonly failover: FailoverResult;
   readonly memory: MemoryResult;
+  readonly outage: OutageResult;
 }
 
 /** The last line of `npm run bench -- --quick`: the figures the targets are checked against. */
@@ -24,6 +26,8 @@ export interface BenchSummary {
   readonly registryRequestsPerAdmission: number;
   readonly failoverSpeedup: number;
   readonly rssMb: number;
+  /** The worst fault's time from its start to the first pod routed around (outage-window scenario). */
+  readonly outageWindowMs: number;
 }
 
 export const TARGETS = {
@@ -34,6 +38,7 @@ export const TARGETS = {
   registryRequestsPerAdmission: 0.05,
   failoverSpeedup: 100,
   rssMb: 150,
+  outageWindowMs: 2000,
 } as const;
 
 export function machine(): string {
@@ -54,7 +59,7 @@ const check = (ok: boolean) => (ok ? '✓' : '✗');
 const atMost = (value: number, target: number, unit: string) =>
   `${value.toFixed(value < 1 ? 3 : 1)}${unit} (≤ ${target}${unit}) ${check(value <= target)}`;
 
-export function summaryOf({ warm, coldAndLoad, fault, failover, memory }: Results): BenchSummary {
+export function summaryOf({ warm, coldAndLoad, fault, failover, memory, outage }: Results): BenchSummary {
   const firstLoad = coldAndLoad.load[0];
   return {
     warmRatio: round(Math.min(...warm.runs.map((run) => run.ratio)), 3),
@@ -69,6 +74,7 @@ export function summaryOf({ warm, coldAndLoad, fault, failover, memory }: Result
       : Number.NaN,
     failoverSpeedup: round(failover.speedup, 1),
     rssMb: round(Math.max(memory.idleMb, warm.peakRssMb, memory.cachesFullMb), 1),
+    outageWindowMs: round(outage.outageWindowMs, 0),
   };
 }
 
@@ -94,7 +100,7 @@ function warmRow(warm: WarmResult, run: WarmRun): string[] {
 }
 
 export function table(results: Results): string {
-  const { warm, coldAndLoad, fault, failover, memory } = results;
+  const { warm, coldAndLoad, fault, failover, memory, outage } = results;
   const { cold } = coldAndLoad;
   const head = cold.registryHead;
   const missFloor = head.source.p50 + Math.max(head.cache.p50, head.mirror.p50);
@@ -169,6 +175,7 @@ export function table(results: Results): string {
     `speedup ${failover.speedup.toFixed(0)}× (≥ ${TARGETS.failoverSpeedup}×) ${check(failover.speedup >= TARGETS.failoverSpeedup)}; ` +
       `${count(failover.mirrorFallback.p50 / failover.admissionMs)}× the admission alone`,
   ]);
+  rows.push(...outageRows(outage));
   const peak = Math.max(memory.idleMb, warm.peakRssMb, memory.cachesFullMb);
   rows.push([
     'Memory (RSS)',
@@ -184,4 +191,42 @@ export function table(results: Results): string {
   const header = ['Scenario', 'Case', 'regroute', 'Reference', 'Figure (target)'];
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+function outageRows(outage: OutageResult): string[][] {
+  const { probe } = outage;
+  const setting =
+    `default probes (every ${probe.intervalSeconds} s, timeout ${probe.timeoutMs} ms, ${probe.failureThreshold} failures); ` +
+    `a pod of ${outage.images} images every ${outage.podEveryMs} ms from the fault, which starts at a random point of the probe cycle`;
+  const rows = outage.faults.map((fault) => {
+    const window =
+      fault.windowMs === null ? 'never routed around' : `routed around after ${ms(fault.windowMs)} ms`;
+    const back = fault.backMs === null ? 'not back' : `back ${ms(fault.backMs)} ms after recovery`;
+    const attempts =
+      fault.sourceAttemptsPerSecond === null
+        ? ''
+        : `; ${fault.sourceAttemptsPerSecond.toFixed(1)} attempts/s at the failing source`;
+    const windowOk = fault.windowMs !== null && fault.windowMs <= TARGETS.outageWindowMs;
+    return [
+      'Outage window',
+      `${fault.name} (${(fault.faultMs / 1000).toFixed(1)} s${outage.repeats > 1 ? `; worst of ${outage.repeats}` : ''})`,
+      `${window}; ${fault.toFailingSource} of ${fault.pods} pods sent to the failing source; ${back}${attempts}`,
+      setting,
+      `window ≤ ${TARGETS.outageWindowMs} ms ${check(windowOk)}; ${fault.wrongDigest} pods to another digest ${check(fault.wrongDigest === 0)}`,
+    ];
+  });
+  const perSecond = (totals: Record<string, number>) =>
+    Object.entries(totals)
+      .filter(([, value]) => value > 0)
+      .map(([operation, value]) => `${operation} ${value.toFixed(2)}`)
+      .join(', ') || 'none';
+  const { probeLoad } = outage;
+  rows.push([
+    'Outage window',
+    `probe load: no admissions for ${probeLoad.seconds.toFixed(0)} s, one replica`,
+    `${probeLoad.atProxyPerSecond.toFixed(2)} requests/s at the source's proxy`,
+    `requests/s by operation: source ${perSecond(probeLoad.source)}; mirror ${perSecond(probeLoad.mirror)}`,
+    'reported',
+  ]);
+  return rows;
 }

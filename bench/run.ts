@@ -11,6 +11,7 @@ import { coldPathAndRegistryLoad } from './scenarios/cold.js';
 import { failover } from './scenarios/failover.js';
 import { faults } from './scenarios/faults.js';
 import { memory } from './scenarios/memory.js';
+import { outageWindow } from './scenarios/outage.js';
 import { warmPath } from './scenarios/warm.js';
 import { startTopology, type Topology } from './topology.js';
 import { progress } from './util.js';
@@ -62,7 +63,8 @@ try {
   const coldAndLoad = await coldPathAndRegistryLoad(context);
   const fault = await faults(context);
   const failoverResult = await failover(context, fault);
-  const results = { warm, coldAndLoad, fault, failover: failoverResult, memory: memoryResult };
+  const outage = await outageWindow(context);
+  const results = { warm, coldAndLoad, fault, failover: failoverResult, memory: memoryResult, outage };
   const minutes = ((performance.now() - started) / 60_000).toFixed(1);
   console.log(
     `regroute benchmark: \`${command}\`, ${new Date().toISOString().slice(0, 16)}Z, ${minutes} min`,

@@ -20,7 +20,8 @@ import { inPool } from './util.js';
 /**
  * source: where tags are resolved (anonymous, like a public registry). cache: the preferred in-cluster mirror,
  * behind basic auth. mirror: a second mirror behind token auth. sourceProxy: a fault proxy in front of the source
- * (the faults scenario blackholes it). deadMirror: a mirror that is blackholed from the start.
+ * (the faults scenario blackholes it). deadMirror: a mirror that is blackholed from the start. outageSource: another
+ * fault proxy in front of the source, for the outage-window scenario's faults one after another.
  */
 export interface Topology {
   readonly harness: Harness;
@@ -29,6 +30,7 @@ export interface Topology {
   readonly mirror: Registry;
   readonly sourceProxy: FaultProxy;
   readonly deadMirror: FaultProxy;
+  readonly outageSource: FaultProxy;
   stop(): Promise<void>;
 }
 
@@ -43,14 +45,24 @@ export async function startTopology(): Promise<Topology> {
     ]);
     const sourceProxy = await harness.startFaultProxy(source);
     const deadMirror = await harness.startFaultProxy(mirror, { mode: 'blackhole' });
-    return { harness, source, cache, mirror, sourceProxy, deadMirror, stop: () => harness.stop() };
+    const outageSource = await harness.startFaultProxy(source);
+    return {
+      harness,
+      source,
+      cache,
+      mirror,
+      sourceProxy,
+      deadMirror,
+      outageSource,
+      stop: () => harness.stop(),
+    };
   } catch (error) {
     await harness.stop();
     throw error;
   }
 }
 
-export type RouteName = 'warm' | 'cold' | 'load' | 'fault';
+export type RouteName = 'warm' | 'cold' | 'load' | 'fault' | 'outage';
 
 /** Where a route's images live: every route has its own top-level path in each registry. */
 export const location = (endpoint: { host: string }, route: RouteName): string => `${endpoint.host}/${route}`;
@@ -58,10 +70,17 @@ export const location = (endpoint: { host: string }, route: RouteName): string =
 /**
  * Candidates in order of preference, as a cluster with an in-cluster mirror lists them: cache, mirror, source.
  * The fault route mirrors the registries.conf of the failover comparison: a dead mirror first, then the cache,
- * then the source (behind its fault proxy).
+ * then the source (behind its fault proxy). The outage route keeps pods at their source while it serves, with the
+ * cache as the fallback: the set-up whose first seconds of an outage the outage-window scenario measures.
  */
 function routeOf(topology: Topology, name: RouteName): NonNullable<ConfigInput['routes']>[number] {
-  const { source, cache, mirror, sourceProxy, deadMirror } = topology;
+  const { source, cache, mirror, sourceProxy, deadMirror, outageSource } = topology;
+  if (name === 'outage') {
+    return {
+      prefix: location(outageSource, name),
+      registries: [location(outageSource, name), location(cache, name)],
+    };
+  }
   if (name === 'fault') {
     return {
       prefix: location(sourceProxy, name),
@@ -86,7 +105,7 @@ export async function configFor(
   routes: readonly RouteName[],
   overrides: ConfigOverrides = {},
 ): Promise<ConfigInput> {
-  const { harness, source, cache, mirror, sourceProxy, deadMirror } = topology;
+  const { harness, source, cache, mirror, sourceProxy, deadMirror, outageSource } = topology;
   const passwordFile = async (name: string, registry: Registry) => {
     const file = join(harness.dir, `${name}.password`);
     await writeFile(file, registry.credentials?.password ?? '', { mode: 0o600 });
@@ -104,6 +123,7 @@ export async function configFor(
       [mirror.host]: { caFile, auth: mirrorAuth, pullSecret: 'mirror-pull' },
       [sourceProxy.host]: { caFile },
       [deadMirror.host]: { caFile, auth: mirrorAuth, pullSecret: 'mirror-pull' },
+      [outageSource.host]: { caFile },
     },
     routes: routes.map((name) => routeOf(topology, name)),
   };

@@ -98,13 +98,18 @@ serve<WebhookMethods>(
       return current().state.tracker.health(registry);
     },
 
-    async registryRequests() {
+    async registryRequests(params) {
       const totals: Record<string, number> = {};
       for (const { labels, value } of (await current().metrics.registryRequests.get()).values) {
+        if (params?.registry !== undefined && labels.registry !== params.registry) continue;
         const operation = String(labels.operation);
         totals[operation] = (totals[operation] ?? 0) + value;
       }
       return totals;
+    },
+
+    async contentSamples({ registry }) {
+      return current().state.samples.size(registry);
     },
 
     async fillCaches({ inserts }) {
