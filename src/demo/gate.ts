@@ -27,9 +27,10 @@ export async function startGate(upstreamPort: number, port = 0): Promise<Gate> {
     // A reset on one leg just ends both: the client sees its connection drop, as it would without the gate.
     socket.on('error', () => socket.destroy());
   };
-  const server: Server = createServer((client) => {
+  // Half-open allowed on both legs: a client that ends its side still gets the upstream's answer, as without a gate.
+  const server: Server = createServer({ allowHalfOpen: true }, (client) => {
     track(client);
-    const upstream = connect(upstreamPort, LOOPBACK);
+    const upstream = connect({ port: upstreamPort, host: LOOPBACK, allowHalfOpen: true });
     track(upstream);
     client.pipe(upstream);
     upstream.pipe(client);
