@@ -40,6 +40,7 @@ export async function demoCommand(args: string[], io: Io, env: DemoEnv = {}): Pr
   for (const [name, handler] of handlers) signals.once(name, handler);
 
   let code: number = EXIT.ok;
+  let cleanupErrors: Error[] = [];
   try {
     await runDemo({
       binary,
@@ -60,11 +61,12 @@ export async function demoCommand(args: string[], io: Io, env: DemoEnv = {}): Pr
       );
     }
   } finally {
-    const errors = await cleanup.run();
-    for (const error of errors) io.err(`cleaning up: ${error.message}`);
+    cleanupErrors = await cleanup.run();
+    for (const error of cleanupErrors) io.err(`cleaning up: ${error.message}`);
     unguard();
     for (const [name, handler] of handlers) signals.off(name, handler);
   }
+  if (cleanupErrors.length > 0) return code === EXIT.ok ? EXIT.failure : code;
   if (code === EXIT.ok) io.out('Stopped the webhook and both registries, and removed the demo directory.');
   else if (code === EXIT_INTERRUPTED) io.err('Stopped and removed everything the demo started.');
   return code;
