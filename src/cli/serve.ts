@@ -1,6 +1,7 @@
 // `regroute serve`: runs the webhook until SIGTERM or SIGINT, then drains in-flight requests and exits.
 import type { EventEmitter } from 'node:events';
 import { parseArgs } from 'node:util';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { Metrics } from '../audit/metrics.js';
 import { ensureDevCerts } from '../certs/files.js';
@@ -8,7 +9,7 @@ import type { Config } from '../config/schema.js';
 import { defaultKubeConfig } from '../kube/client.js';
 import { pullSecretNames, startPullSecretSync } from '../kube/pull-secret-sync.js';
 import { processLogger } from '../server/log.js';
-import { startServer } from '../server/run.js';
+import { type RunningServer, startServer } from '../server/run.js';
 import { createStateHandle, type LiveStateHandle } from '../state/create.js';
 import { loadConfigOption } from './config-option.js';
 import { EXIT, type Io } from './io.js';
@@ -44,6 +45,8 @@ export interface ServeEnv {
   readonly signals?: EventEmitter;
   readonly log?: Logger;
   readonly reloadIntervalMs?: number;
+  /** Where the cluster parts find the API server, instead of the pod's service account or ~/.kube/config. */
+  readonly kubeConfig?: KubeConfig;
 }
 
 export async function serveCommand(args: string[], io: Io, env: ServeEnv = {}): Promise<number> {
@@ -64,15 +67,29 @@ export async function serveCommand(args: string[], io: Io, env: ServeEnv = {}): 
     return handle;
   };
   const state = createState(config);
-  const server = await startServer({
+  // Learning, warm-up and repair start before the server, so that the first lists run while it starts; a new
+  // replica is ready once they are done (within cluster.readyTimeoutSeconds), routing as a warm one would.
+  let server: RunningServer | undefined;
+  const cluster = config.cluster.enabled
+    ? (await import('../cluster/start.js')).startCluster({
+        kubeConfig: env.kubeConfig ?? defaultKubeConfig(),
+        settings: config.cluster,
+        current: () => ({ config: server?.config ?? config, handle: latest?.handle ?? state }),
+        log: log.child({ component: 'cluster' }),
+        metrics,
+      })
+    : undefined;
+  const served = cluster ? { ...state, isReady: () => state.isReady() && cluster.ready() } : state;
+  server = await startServer({
     config,
-    state,
+    state: served,
     log,
     metrics,
     ...(values.config ? { configFile: values.config, createState } : {}),
     ...(values.port ? { port: Number(values.port) } : {}),
     ...(env.reloadIntervalMs ? { reloadIntervalMs: env.reloadIntervalMs } : {}),
   }).catch(async (error: unknown) => {
+    await cluster?.stop();
     await state.close();
     throw error;
   });
@@ -92,6 +109,7 @@ export async function serveCommand(args: string[], io: Io, env: ServeEnv = {}): 
 
   const signal = await stopping;
   log.info({ signal }, 'shutting down: draining requests in flight');
+  await cluster?.stop();
   await server.close();
   await pullSecretSync?.stop();
   log.info('stopped');

@@ -1,5 +1,6 @@
 // The CoreV1 API client: kubeconfig endpoint and auth, a deadline on every request, all cancelled at shutdown.
 import {
+  type Configuration,
   CoreV1Api,
   createConfiguration,
   KubeConfig,
@@ -12,6 +13,16 @@ import {
  * request hanging on a half-open connection would stall every later pass.
  */
 export function coreApi(kubeConfig: KubeConfig, timeoutMs: number, shutdown: AbortSignal): CoreV1Api {
+  return apiClient(CoreV1Api, kubeConfig, timeoutMs, shutdown);
+}
+
+/** Any generated API group's client (CoreV1Api, AppsV1Api, BatchV1Api…), with the deadline of `coreApi`. */
+export function apiClient<T>(
+  Api: new (configuration: Configuration) => T,
+  kubeConfig: KubeConfig,
+  timeoutMs: number,
+  shutdown: AbortSignal,
+): T {
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) throw new Error('the kubeconfig names no current cluster');
   const deadline: Middleware = {
@@ -21,7 +32,7 @@ export function coreApi(kubeConfig: KubeConfig, timeoutMs: number, shutdown: Abo
     },
     post: async (response) => response,
   };
-  return new CoreV1Api(
+  return new Api(
     createConfiguration({
       baseServer: new ServerConfiguration(cluster.server, {}),
       authMethods: { default: kubeConfig },
