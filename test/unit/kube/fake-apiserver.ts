@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
+import fastJsonPatch from 'fast-json-patch';
 
 /** A hand-written answer from test/fixtures/kube, parsed afresh so that tests may change their copy. */
 // biome-ignore lint/suspicious/noExplicitAny: fixtures are Kubernetes objects of many shapes, read by tests.
@@ -17,6 +18,7 @@ export interface ApiRequest {
   method: string;
   path: string;
   query: URLSearchParams;
+  headers: http.IncomingHttpHeaders;
   // biome-ignore lint/suspicious/noExplicitAny: request bodies are asserted field by field.
   body: any;
 }
@@ -128,6 +130,52 @@ export const replaced = (request: ApiRequest): Reply => {
     },
   };
 };
+
+/**
+ * A stored object answering JSON patches (application/json-patch+json) as the API server does: the patch is applied
+ * to the stored object; a result whose resourceVersion is not the stored one is refused with 409 Conflict (the
+ * patch named the resourceVersion it was read at, and the object changed since); otherwise it is stored with a new
+ * resourceVersion and a managedFields entry for the writer, and answered. `current()` is the object as stored.
+ */
+export function patchable(stored: { metadata: { resourceVersion: string; name: string } }): {
+  respond: (request: ApiRequest) => Reply;
+  current: () => typeof stored;
+  /** Changes the stored object as another writer would, giving it a new resourceVersion. */
+  change: (edit: (object: typeof stored) => void) => void;
+} {
+  let object = structuredClone(stored);
+  return {
+    respond(request) {
+      if (request.headers['content-type'] !== 'application/json-patch+json') {
+        return { status: 415, body: { kind: 'Status', code: 415, reason: 'UnsupportedMediaType' } };
+      }
+      const result = fastJsonPatch.applyPatch(structuredClone(object), request.body, true, false).newDocument;
+      if (result.metadata.resourceVersion !== object.metadata.resourceVersion) {
+        return {
+          status: 409,
+          body: {
+            kind: 'Status',
+            apiVersion: 'v1',
+            metadata: {},
+            status: 'Failure',
+            message: `Operation cannot be fulfilled on pods "${object.metadata.name}": the object has been modified; please apply your changes to the latest version and try again`,
+            reason: 'Conflict',
+            details: { name: object.metadata.name, kind: 'pods' },
+            code: 409,
+          },
+        };
+      }
+      result.metadata.resourceVersion = nextResourceVersion();
+      object = result;
+      return { status: 200, body: object };
+    },
+    current: () => object,
+    change(edit) {
+      edit(object);
+      object.metadata.resourceVersion = nextResourceVersion();
+    },
+  };
+}
 
 const NOT_FOUND = {
   kind: 'Status',
@@ -263,6 +311,7 @@ export class FakeApiserver {
       method: req.method ?? 'GET',
       path: url.pathname,
       query: url.searchParams,
+      headers: req.headers,
       body: text === '' ? undefined : JSON.parse(text),
     };
     this.requests.push(request);
