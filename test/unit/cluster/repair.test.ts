@@ -152,7 +152,7 @@ describe('repair of stuck pods, against hand-written Kubernetes API answers', ()
     const pod = patchable(raw);
     // Another writer (the kubelet's status update) changed the pod after the watch delivered it.
     pod.change((p) => {
-      (p as ReturnType<typeof fixture>).metadata.labels['team'] = 'a';
+      p.metadata.labels.team = 'a';
     });
     const changedAt = pod.current().metadata.resourceVersion;
     fake.on('PATCH', POD, pod.respond).on('GET', POD, () => ({ status: 200, body: pod.current() }));
@@ -167,11 +167,7 @@ describe('repair of stuck pods, against hand-written Kubernetes API answers', ()
     );
     assert.deepEqual(outcomes, ['conflict', 'repaired']);
     assert.equal(pod.current().spec.containers[0].image, `mirror.example.com/team/web:1.4.2@${DIGEST}`);
-    assert.equal(
-      (pod.current() as ReturnType<typeof fixture>).metadata.labels.team,
-      'a',
-      'the other change is kept',
-    );
+    assert.equal(pod.current().metadata.labels.team, 'a', 'the other change is kept');
   });
 
   it('counts a pod deleted meanwhile (404) as gone, and records no Event', async () => {
@@ -225,7 +221,7 @@ describe('repair of stuck pods, against hand-written Kubernetes API answers', ()
     assert.equal(await repairer(configOf()).repair(record, signal()), 'repaired');
     assert.equal(pod.current().spec.containers[0].image, `backup.example.com/team/web:1.4.2@${DIGEST}`);
     assert.equal(
-      (pod.current() as ReturnType<typeof fixture>).metadata.annotations['regroute.io/original-images'],
+      pod.current().metadata.annotations['regroute.io/original-images'],
       '{"web":"registry.example.com/team/web:1.4.2"}',
     );
   });

@@ -137,11 +137,13 @@ export const replaced = (request: ApiRequest): Reply => {
  * patch named the resourceVersion it was read at, and the object changed since); otherwise it is stored with a new
  * resourceVersion and a managedFields entry for the writer, and answered. `current()` is the object as stored.
  */
-export function patchable(stored: { metadata: { resourceVersion: string; name: string } }): {
+export function patchable<T extends { metadata: { resourceVersion: string; name: string } }>(
+  stored: T,
+): {
   respond: (request: ApiRequest) => Reply;
-  current: () => typeof stored;
+  current: () => T;
   /** Changes the stored object as another writer would, giving it a new resourceVersion. */
-  change: (edit: (object: typeof stored) => void) => void;
+  change: (edit: (object: T) => void) => void;
 } {
   let object = structuredClone(stored);
   return {
