@@ -1,11 +1,11 @@
 // The whole product in one pipeline: an admission request in, an admission response and its decisions out.
 import { setMaxListeners } from 'node:events';
 import { LRUCache } from 'lru-cache';
-import type { Config } from '../config/schema.js';
+import type { Config, Route } from '../config/schema.js';
 import { type ParsedReference, parseReference, type Reference } from '../reference/index.js';
-import { type Decision, decide, LEFT_FOR_A_FAULT, unchanged } from '../routing/decision.js';
+import { type Decision, decide, LEFT_FOR_A_FAULT, type Observation, unchanged } from '../routing/decision.js';
 import { observe } from '../routing/observe.js';
-import { type Candidate, matchRoute } from '../routing/route.js';
+import { type Candidate, matchRoute, type RouteMatch } from '../routing/route.js';
 import type { RegistryState } from '../state/state.js';
 import { buildPatch, ORIGINAL_IMAGES_ANNOTATION, type PatchPlan, proveApplies } from './patch.js';
 import { annotationOf, type ImageSite, imageSites, isObject, labelOf, pullSecretNames } from './pod.js';
@@ -114,32 +114,69 @@ const age = (ms: number): string =>
       ? `${Math.round(ms / 60_000)}m`
       : `${Math.round(ms / 3_600_000)}h`;
 
-function warningOf({ site, decision }: ImageDecision): string | null {
+/** The warning for an image that moved, or stayed for a fault (see warns). */
+function warningOf({ site, decision }: ImageDecision): string {
   const what = `regroute: ${site.kind} "${printable(site.name)}" image ${printable(site.image)}`;
-  if (decision.target) {
-    const lastKnown =
-      decision.lastKnownAgeMs !== undefined
-        ? `, the source's last-known digest from ${age(decision.lastKnownAgeMs)} ago`
-        : '';
-    return `${what} rerouted to ${decision.candidate?.registry}/${decision.candidate?.repository} (${shortDigest(decision.digest)}${lastKnown}; ${decision.reason})`.slice(
-      0,
-      MAX_WARNING_LENGTH,
-    );
-  }
-  if (LEFT_FOR_A_FAULT.has(decision.reason)) {
-    return `${what} left unchanged (${decision.reason})`.slice(0, MAX_WARNING_LENGTH);
-  }
-  return null;
+  if (!decision.target) return `${what} left unchanged (${decision.reason})`.slice(0, MAX_WARNING_LENGTH);
+  const lastKnown =
+    decision.lastKnownAgeMs !== undefined
+      ? `, the source's last-known digest from ${age(decision.lastKnownAgeMs)} ago`
+      : '';
+  return `${what} rerouted to ${decision.candidate?.registry}/${decision.candidate?.repository} (${shortDigest(decision.digest)}${lastKnown}; ${decision.reason})`.slice(
+    0,
+    MAX_WARNING_LENGTH,
+  );
 }
 
-/** At most MAX_WARNINGS, the last of them counting what was left out. */
-function capWarnings(all: string[]): string[] {
-  if (all.length <= MAX_WARNINGS) return all;
-  const kept = all.slice(0, MAX_WARNINGS - 1);
+/** Whether an image's decision is told to the user: it moved, or it stayed because something was wrong. */
+const warns = (decision: Decision): boolean =>
+  Boolean(decision.target) || LEFT_FOR_A_FAULT.has(decision.reason);
+
+/**
+ * At most MAX_WARNINGS, the last of them counting what was left out. Only the warnings sent are built: a pod of
+ * dozens of rerouted images would otherwise format every one of them to send ten.
+ */
+function warningsOf(decisions: readonly ImageDecision[]): string[] {
+  const warnings: string[] = [];
+  let notSent = 0;
+  for (const decided of decisions) {
+    if (!warns(decided.decision)) continue;
+    if (warnings.length < MAX_WARNINGS) warnings.push(warningOf(decided));
+    else notSent++;
+  }
+  if (notSent === 0) return warnings;
+  const kept = warnings.slice(0, MAX_WARNINGS - 1);
   return [
     ...kept,
-    `regroute: ${all.length - kept.length} more images rerouted or left unchanged; see regroute's audit log`,
+    `regroute: ${warnings.length + notSent - kept.length} more images rerouted or left unchanged; see regroute's audit log`,
   ];
+}
+
+/**
+ * The route of each image, per routes in force (a reload brings a new array, and the old one's answers go with it).
+ * Pure like parsing, and as repetitive: the same few images meet the same routes admission after admission.
+ */
+const routeMatches = new WeakMap<readonly Route[], LRUCache<string, { match: RouteMatch | null }>>();
+function routeOf(image: string, reference: Reference, routes: readonly Route[]): RouteMatch | null {
+  let matches = routeMatches.get(routes);
+  if (matches === undefined) {
+    matches = new LRUCache({ max: 4096 });
+    routeMatches.set(routes, matches);
+  }
+  let known = matches.get(image);
+  if (known === undefined) {
+    known = { match: matchRoute(reference, routes) };
+    matches.set(image, known);
+  }
+  return known.match;
+}
+
+/** An image that needs the registry state: its route, and the observation it shares with its repeats in the pod. */
+interface Routed {
+  readonly site: ImageSite;
+  readonly reference: Reference;
+  readonly match: RouteMatch;
+  readonly image: string;
 }
 
 export async function mutate(
@@ -165,51 +202,64 @@ export async function mutate(
   const originals = recordedOriginals(pod);
   // A container another webhook renamed after regroute rewrote it is no longer found by its name in the record; a
   // recorded name missing from the pod says that happened, and a digest-pinned image is then taken as rewritten
-  // rather than routed again (which could move it along a chained route and add a second pull secret).
-  const podNames = new Set(isEphemeralUpdate ? [] : imageSites(pod).map((site) => site.name));
-  const renamed = !isEphemeralUpdate && Object.keys(originals).some((name) => !podNames.has(name));
+  // rather than routed again (which could move it along a chained route and add a second pull secret). On CREATE
+  // the sites are every container of the pod.
+  const recordedNames = Object.keys(originals);
+  const renamed =
+    !isEphemeralUpdate &&
+    recordedNames.length > 0 &&
+    ((names) => recordedNames.some((name) => !names.has(name)))(new Set(sites.map((site) => site.name)));
   // An ephemeral container cannot bring a pull secret with it: the subresource changes nothing else in the pod.
   const canUse = (candidate: Candidate): boolean => {
     const secret = registries[candidate.registry]?.pullSecret;
     return !isEphemeralUpdate || secret === undefined || podSecrets.includes(secret);
   };
 
-  // Pods repeat images (sidecars, init containers): observe each distinct image once.
-  const observations = new Map<string, ReturnType<typeof observe>>();
-  const decisions = await Promise.all(
-    sites.map(async (site, index): Promise<ImageDecision> => {
-      if (index >= MAX_IMAGES_PER_REVIEW) return { site, decision: unchanged('image-cap') };
-      if (typeof site.image !== 'string') {
-        return { site, decision: unchanged('invalid-reference'), error: 'image is not a string' };
-      }
-      // Own entries only: a container named `constructor` was not recorded by anyone.
-      const recorded = Object.hasOwn(originals, site.name) ? originals[site.name] : undefined;
-      if (recorded !== undefined && recorded !== site.image)
-        return { site, decision: unchanged('already-rewritten') };
-      const parsed = parseImage(site.image);
-      if (!parsed.ok) return { site, decision: unchanged('invalid-reference'), error: parsed.error.message };
-      if (recorded === undefined && renamed && parsed.reference.digest)
-        return { site, reference: parsed.reference, decision: unchanged('already-rewritten') };
-      const match = matchRoute(parsed.reference, routes);
-      const reference = parsed.reference;
-      if (!match) return { site, reference, decision: unchanged('no-route') };
-      let observation = observations.get(site.image);
-      if (!observation) {
-        observation = observe(parsed.reference, match, deps.state, signal, admission.unverifiedTags);
-        observations.set(site.image, observation);
-      }
-      const decision = decide(parsed.reference, match, await observation, {
-        unverifiedTags: admission.unverifiedTags,
-        canUse,
-      });
-      return { site, reference, decision };
-    }),
-  );
+  // First what each image needs, without waiting: most are decided by the pod alone or share an image with an
+  // earlier container (sidecars, init containers), and each distinct image is observed once, all at the same time.
+  const observations = new Map<string, Promise<Observation>>();
+  const pending: (ImageDecision | Routed)[] = sites.map((site, index) => {
+    if (index >= MAX_IMAGES_PER_REVIEW) return { site, decision: unchanged('image-cap') };
+    if (typeof site.image !== 'string') {
+      return { site, decision: unchanged('invalid-reference'), error: 'image is not a string' };
+    }
+    // Own entries only: a container named `constructor` was not recorded by anyone.
+    const recorded = Object.hasOwn(originals, site.name) ? originals[site.name] : undefined;
+    if (recorded !== undefined && recorded !== site.image)
+      return { site, decision: unchanged('already-rewritten') };
+    const parsed = parseImage(site.image);
+    if (!parsed.ok) return { site, decision: unchanged('invalid-reference'), error: parsed.error.message };
+    const { reference } = parsed;
+    if (recorded === undefined && renamed && reference.digest)
+      return { site, reference, decision: unchanged('already-rewritten') };
+    const match = routeOf(site.image, reference, routes);
+    if (!match) return { site, reference, decision: unchanged('no-route') };
+    if (!observations.has(site.image)) {
+      observations.set(site.image, observe(reference, match, deps.state, signal, admission.unverifiedTags));
+    }
+    return { site, reference, match, image: site.image };
+  });
+  // One wait for every lookup of the pod; then the decisions, which are pure.
+  const observed = new Map<string, Observation>();
+  if (observations.size > 0) {
+    const answers = await Promise.all(observations.values());
+    let i = 0;
+    for (const image of observations.keys()) observed.set(image, answers[i++] as Observation);
+  }
+  const decisions = pending.map((item): ImageDecision => {
+    if (!('match' in item)) return item;
+    const { site, reference, match, image } = item;
+    const decision = decide(reference, match, observed.get(image) as Observation, {
+      unverifiedTags: admission.unverifiedTags,
+      canUse,
+    });
+    return { site, reference, decision };
+  });
 
   const rewrites = decisions.flatMap(({ site, decision }) =>
     decision.target ? [{ site, target: decision.target }] : [],
   );
-  const warnings = capWarnings(decisions.map(warningOf).filter((w): w is string => w !== null));
+  const warnings = warningsOf(decisions);
   if (rewrites.length === 0) return { response: allowed(request.uid, warnings), decisions, skipped: null };
 
   const pullSecrets = isEphemeralUpdate

@@ -4,9 +4,14 @@ import { type ImageSite, isObject, metadataOf, specOf } from './pod.js';
 
 export const ORIGINAL_IMAGES_ANNOTATION = 'regroute.io/original-images';
 
-/** An RFC 6901 pointer: `~` and `/` inside a segment are escaped, in that order. */
-export const pointer = (...segments: (string | number)[]): string =>
-  `/${segments.map((s) => String(s).replaceAll('~', '~0').replaceAll('/', '~1')).join('/')}`;
+/** One segment of an RFC 6901 pointer: `~` and `/` are escaped, in that order (most segments have neither). */
+const escaped = (segment: string | number): string => {
+  const text = String(segment);
+  return text.includes('~') || text.includes('/') ? text.replaceAll('~', '~0').replaceAll('/', '~1') : text;
+};
+
+/** An RFC 6901 pointer. */
+export const pointer = (...segments: (string | number)[]): string => `/${segments.map(escaped).join('/')}`;
 
 export interface PatchPlan {
   readonly rewrites: readonly { readonly site: ImageSite; readonly target: string }[];
@@ -58,11 +63,10 @@ export function buildPatch(pod: unknown, plan: PatchPlan): Operation[] {
 }
 
 /** The segments of an RFC 6901 pointer, unescaped (`~1` before `~0`, as the RFC orders it). */
-const segmentsOf = (path: string): string[] =>
-  path
-    .split('/')
-    .slice(1)
-    .map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'));
+const segmentsOf = (path: string): string[] => {
+  const segments = path.split('/').slice(1);
+  return path.includes('~') ? segments.map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~')) : segments;
+};
 
 const shallowCopy = (value: unknown): unknown =>
   Array.isArray(value) ? value.slice() : isObject(value) ? { ...value } : value;

@@ -187,16 +187,26 @@ export class Metrics {
           : 'unchanged';
     this.admissions.inc({ result });
     this.admissionDuration.observe({ result }, seconds);
+    // Counted per pod first, then one increment per series: a pod's images mostly share a reason and a route, and
+    // each increment hashes its labels.
+    const reasons = new Map<string, number>();
+    const rewrites = new Map<
+      string,
+      { labels: { from: string; to: string; reason: string }; count: number }
+    >();
     for (const { reference, decision } of outcome.decisions) {
-      this.decisions.inc({ reason: decision.reason });
+      reasons.set(decision.reason, (reasons.get(decision.reason) ?? 0) + 1);
       if (decision.target && decision.candidate && reference && !outcome.patchError) {
-        this.rewrites.inc({
-          from: this.registryLabels.of(reference.registry),
-          to: this.registryLabels.of(decision.candidate.registry),
-          reason: decision.reason,
-        });
+        const from = this.registryLabels.of(reference.registry);
+        const to = this.registryLabels.of(decision.candidate.registry);
+        const key = `${from} ${to} ${decision.reason}`;
+        const seen = rewrites.get(key);
+        if (seen) seen.count++;
+        else rewrites.set(key, { labels: { from, to, reason: decision.reason }, count: 1 });
       }
     }
+    for (const [reason, count] of reasons) this.decisions.inc({ reason }, count);
+    for (const { labels, count } of rewrites.values()) this.rewrites.inc(labels, count);
   }
 
   recordDigestMismatch(registry: string): void {

@@ -6,6 +6,7 @@ import { type MutateDeps, mutate } from '../admission/mutate.js';
 import { decodeReview, reviewOf, uidOf } from '../admission/review.js';
 import { auditRecords, writeAudit } from '../audit/audit.js';
 import type { Metrics } from '../audit/metrics.js';
+import { inOneWrite } from './log.js';
 
 /**
  * Same limit as controller-runtime: etcd stores objects up to 1.5 MiB and a review carries the object twice
@@ -23,6 +24,9 @@ export interface AppDeps {
   /** False until registry state can be trusted (the first probe round): a new replica never routes blind. */
   readonly isReady: () => boolean;
 }
+
+/** The reason an admission's signal aborts with: made once, as AbortSignal.timeout's would be for each. */
+const DEADLINE_PASSED = new DOMException('the admission deadline passed', 'TimeoutError');
 
 /** An answer to something that is not a usable AdmissionReview: an HTTP 4xx, which a failurePolicy of Ignore admits. */
 function rejection(uid: string, code: number, message: string) {
@@ -95,12 +99,16 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
     }
     const admissionRequest = decoded.review.request;
     const mutateDeps = deps.mutateDeps();
+    // The deadline's timer is cleared with the answer. AbortSignal.timeout's would stay armed for the whole
+    // deadline after it, and abort a signal nobody listens to any more (an exception object made each time).
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(DEADLINE_PASSED), mutateDeps.config.admission.deadlineMs);
     try {
-      const signal = AbortSignal.timeout(mutateDeps.config.admission.deadlineMs);
-      const outcome = await mutate(admissionRequest, mutateDeps, signal);
+      const outcome = await mutate(admissionRequest, mutateDeps, deadline.signal);
       const seconds = (performance.now() - started) / 1000;
       deps.metrics.recordOutcome(outcome, seconds);
-      writeAudit(deps.log, auditRecords(admissionRequest, outcome, Math.round(seconds * 1e6) / 1e3));
+      const records = auditRecords(admissionRequest, outcome, Math.round(seconds * 1e6) / 1e3);
+      inOneWrite(deps.log, () => writeAudit(deps.log, records));
       if (outcome.patchError)
         deps.log.error({ uid: admissionRequest.uid, error: outcome.patchError }, 'patch did not apply');
       return reviewOf(outcome.response);
@@ -114,6 +122,7 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
         warnings: ['regroute: internal error; pod admitted unchanged'],
       });
     } finally {
+      clearTimeout(timer);
       deps.release?.(mutateDeps);
     }
   });

@@ -116,6 +116,58 @@ describe('/metrics after admission reviews', () => {
     }
   });
 
+  it('counts every decision of a pod, those sharing a reason or a rewrite series included', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    metrics.configureRegistries(['mirror.local:5000', 'cache.local:5000']);
+    const candidate = (registry: string) => ({
+      registry,
+      repository: 'team/app',
+      location: registry,
+      isOwn: false,
+    });
+    const reference = { registry: 'docker.io', repository: 'team/app', tag: 'v1' } as never;
+    const rewrite = (registry: string, reason: 'source-unhealthy' | 'preferred-candidate') => ({
+      site: { kind: 'containers' as const, index: 0, name: 'c', image: 'team/app:v1' },
+      reference,
+      decision: {
+        reason,
+        target: `${registry}/team/app:v1`,
+        digest: null,
+        candidate: candidate(registry),
+        verdicts: [],
+      },
+    });
+    metrics.recordOutcome(
+      {
+        response: { uid: 'u', allowed: true, patch: 'W10=' },
+        skipped: null,
+        decisions: [
+          rewrite('mirror.local:5000', 'source-unhealthy'),
+          rewrite('cache.local:5000', 'source-unhealthy'),
+          rewrite('mirror.local:5000', 'source-unhealthy'),
+          rewrite('mirror.local:5000', 'preferred-candidate'),
+          {
+            site: { kind: 'containers', index: 4, name: 'e', image: 'x' },
+            decision: { reason: 'no-route', target: null, digest: null, candidate: null, verdicts: [] },
+          },
+        ],
+      },
+      0.001,
+    );
+    const text = await scrape(metrics);
+    assert.match(text, /^regroute_image_decisions_total\{reason="source-unhealthy"\} 3$/m);
+    assert.match(text, /^regroute_image_decisions_total\{reason="preferred-candidate"\} 1$/m);
+    assert.match(text, /^regroute_image_decisions_total\{reason="no-route"\} 1$/m);
+    const rewrites = (to: string, reason: string) =>
+      new RegExp(
+        `^regroute_rewrites_total\\{from="docker\\.io",to="${to.replaceAll('.', '\\.')}",reason="${reason}"\\} (\\d+)$`,
+        'm',
+      ).exec(text)?.[1];
+    assert.equal(rewrites('mirror.local:5000', 'source-unhealthy'), '2');
+    assert.equal(rewrites('cache.local:5000', 'source-unhealthy'), '1');
+    assert.equal(rewrites('mirror.local:5000', 'preferred-candidate'), '1');
+  });
+
   it('counts a review that changes nothing as result="unchanged", apart from skipped ones', async () => {
     const healthy = new MemoryState()
       .setHealth('docker.io', 'healthy')
