@@ -19,7 +19,10 @@ import { progress } from './util.js';
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
-    /** Writes a V8 CPU profile of each webhook process into DIR (node --cpu-prof). */
+    /**
+     * Writes a V8 CPU profile of each webhook process, and of the floor, into DIR/<process> (node --cpu-prof).
+     * The profiler samples wall-clock time: a process preempted inside a system call is charged to that call.
+     */
     profile: { type: 'string' },
   },
 });

@@ -1,4 +1,5 @@
 // Starting the processes the scenarios measure: the webhook under test, the floor server and the load generator.
+import { join } from 'node:path';
 import type { ConfigInput } from '../src/config/schema.js';
 import type { ChildScripts } from './build.js';
 import { ChildHandle } from './ipc.js';
@@ -30,6 +31,19 @@ export interface ProcessOptions {
   readonly profileDir?: string | undefined;
 }
 
+/** node --cpu-prof into a directory of the process's own under `profileDir` (`webhook-warm-path`, `floor`). */
+function profileFlags(profileDir: string | undefined, name: string): string[] {
+  if (!profileDir) return [];
+  const dir = join(
+    profileDir,
+    name
+      .replace(/[^a-z0-9]+/gi, '-')
+      .replace(/^-|-$/g, '')
+      .toLowerCase(),
+  );
+  return ['--cpu-prof', '--cpu-prof-dir', dir];
+}
+
 /** regroute in its own process with `config`; resolves once it is ready (its first probe round has finished). */
 export async function startWebhook(
   name: string,
@@ -38,10 +52,7 @@ export async function startWebhook(
 ): Promise<Webhook> {
   const child = ChildHandle.start<WebhookMethods>(name, options.scripts('webhook'), {
     // --expose-gc: memory with full caches is measured after a collection (see fillCaches).
-    nodeFlags: [
-      '--expose-gc',
-      ...(options.profileDir ? ['--cpu-prof', '--cpu-prof-dir', options.profileDir] : []),
-    ],
+    nodeFlags: ['--expose-gc', ...profileFlags(options.profileDir, name)],
   });
   try {
     const { port, readyMs } = await child.call('start', { config }, START_TIMEOUT_MS);
@@ -79,8 +90,15 @@ export interface Floor {
   stop(): Promise<void>;
 }
 
-export async function startFloor(scripts: ChildScripts, certFile: string, keyFile: string): Promise<Floor> {
-  const child = ChildHandle.start<FloorMethods>('floor', scripts('floor'));
+export async function startFloor(
+  scripts: ChildScripts,
+  certFile: string,
+  keyFile: string,
+  profileDir?: string,
+): Promise<Floor> {
+  const child = ChildHandle.start<FloorMethods>('floor', scripts('floor'), {
+    nodeFlags: profileFlags(profileDir, 'floor'),
+  });
   try {
     const { port } = await child.call('start', { certFile, keyFile }, START_TIMEOUT_MS);
     return { port, cpuUs: () => child.call('cpu', null, 10_000), stop: () => child.stop() };

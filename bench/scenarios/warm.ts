@@ -124,12 +124,15 @@ export async function warmPath(context: BenchContext): Promise<WarmResult> {
     scripts,
     profileDir,
   });
-  const floor = await startFloor(scripts, harness.ca.serving.certFile, harness.ca.serving.keyFile).catch(
-    async (error) => {
-      await webhook.stop();
-      throw error;
-    },
-  );
+  const floor = await startFloor(
+    scripts,
+    harness.ca.serving.certFile,
+    harness.ca.serving.keyFile,
+    profileDir,
+  ).catch(async (error) => {
+    await webhook.stop();
+    throw error;
+  });
   const load = startLoadGenerator(scripts);
   const client = new AdmissionClient(webhook.port, caPem);
   try {
