@@ -163,21 +163,24 @@ export interface World {
   readonly seed: number;
 }
 
+/** Every health a registry can have, healthy most often. */
+export const anyHealth: fc.Arbitrary<Health> = fc.constantFrom<Health>(
+  'healthy',
+  'healthy',
+  'healthy',
+  'suspect',
+  'unhealthy',
+  'rate-limited',
+  'unknown',
+);
+
 /**
  * Healthy most often; now and then, whatever the prober says, a host hangs (answers only after the deadline),
  * answers errors, or lies about what it holds.
  */
 const hostBehaviour: fc.Arbitrary<HostBehaviour> = fc
   .record({
-    health: fc.constantFrom<Health>(
-      'healthy',
-      'healthy',
-      'healthy',
-      'suspect',
-      'unhealthy',
-      'rate-limited',
-      'unknown',
-    ),
+    health: anyHealth,
     misbehaviour: fc.constantFrom('none', 'none', 'none', 'none', 'none', 'hung', 'errs', 'lies'),
   })
   .map(({ health, misbehaviour }) => ({

@@ -14,8 +14,9 @@ import {
 } from '../../../src/routing/decision.js';
 import { observe } from '../../../src/routing/observe.js';
 import { type Candidate, matchRoute, type RouteMatch } from '../../../src/routing/route.js';
-import { type Health, locationKey, type TagAnswer } from '../../../src/state/state.js';
+import { locationKey, type TagAnswer } from '../../../src/state/state.js';
 import {
+  anyHealth,
   behaviourOf,
   candidatesAgreement,
   config,
@@ -67,15 +68,7 @@ const routed: fc.Arbitrary<Routed> = config
   })
   .filter((r): r is Routed => r !== null);
 
-const health = fc.constantFrom<Health>(
-  'healthy',
-  'healthy',
-  'healthy',
-  'suspect',
-  'unhealthy',
-  'rate-limited',
-  'unknown',
-);
+const health = anyHealth;
 /** Every answer a registry's tag can give: a digest (an index naming its platforms, too), absent, or none. */
 const tagAnswer: fc.Arbitrary<TagAnswer> = fc.oneof(
   fc
