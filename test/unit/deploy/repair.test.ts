@@ -148,10 +148,22 @@ describe('deploy/components/repair', () => {
     const original = one(install, Deployment, 'regroute');
     changed.spec.template.spec.automountServiceAccountToken = false;
     delete changed.spec.template.spec.containers[0]?.env;
-    (
-      changed.spec.template.spec.containers[0] as { resources: { limits: { memory: string } } }
-    ).resources.limits.memory = original.spec?.template.spec?.containers[0]?.resources?.limits
-      ?.memory as string;
+    const container = changed.spec.template.spec.containers[0] as {
+      resources: Record<string, { memory: string }>;
+    };
+    const originalResources = original.spec?.template.spec?.containers[0]?.resources;
+    assert.deepEqual(
+      [container.resources.requests?.memory, container.resources.limits?.memory],
+      ['192Mi', '384Mi'],
+    );
+    container.resources.requests = {
+      ...container.resources.requests,
+      memory: String(originalResources?.requests?.memory),
+    };
+    container.resources.limits = {
+      ...container.resources.limits,
+      memory: String(originalResources?.limits?.memory),
+    };
     assert.deepEqual(JSON.parse(JSON.stringify(changed)), JSON.parse(JSON.stringify(original)));
   });
 
