@@ -6,8 +6,6 @@ import type { Logger } from 'pino';
 import { Metrics } from '../audit/metrics.js';
 import { ensureDevCerts } from '../certs/files.js';
 import type { Config } from '../config/schema.js';
-import { defaultKubeConfig } from '../kube/client.js';
-import { pullSecretNames, startPullSecretSync } from '../kube/pull-secret-sync.js';
 import { processLogger } from '../server/log.js';
 import { type RunningServer, startServer } from '../server/run.js';
 import { createStateHandle, type LiveStateHandle } from '../state/create.js';
@@ -37,6 +35,27 @@ export function shutdownSignal(emitter: EventEmitter = process): Promise<Shutdow
       emitter.on(signal, handler);
       return [signal, handler] as const;
     });
+  });
+}
+
+/**
+ * @kubernetes/client-node holds about 70 MB of memory once loaded, which the webhook itself never needs: only the
+ * parts that talk to the API server load it, and only when enabled.
+ */
+const kubeClient = () => import('../kube/client.js');
+
+/** The pull-secret sync, loaded only when enabled. */
+async function startPullSecrets(config: Config, log: Logger) {
+  const [{ pullSecretNames, startPullSecretSync }, { defaultKubeConfig }] = await Promise.all([
+    import('../kube/pull-secret-sync.js'),
+    kubeClient(),
+  ]);
+  return startPullSecretSync({
+    kubeConfig: defaultKubeConfig(),
+    namespace: config.pullSecretSync.namespace,
+    secretNames: pullSecretNames(config.registries),
+    resyncSeconds: config.pullSecretSync.resyncSeconds,
+    log: log.child({ component: 'pull-secret-sync' }),
   });
 }
 
@@ -72,7 +91,7 @@ export async function serveCommand(args: string[], io: Io, env: ServeEnv = {}): 
   let server: RunningServer | undefined;
   const cluster = config.cluster.enabled
     ? (await import('../cluster/start.js')).startCluster({
-        kubeConfig: env.kubeConfig ?? defaultKubeConfig(),
+        kubeConfig: env.kubeConfig ?? (await kubeClient()).defaultKubeConfig(),
         settings: config.cluster,
         current: () => ({ config: server?.config ?? config, handle: latest?.handle ?? state }),
         log: log.child({ component: 'cluster' }),
@@ -97,15 +116,7 @@ export async function serveCommand(args: string[], io: Io, env: ServeEnv = {}): 
   const stopping = shutdownSignal(env.signals);
   io.err(`regroute listening on https://${config.server.host}:${server.port}`);
   // Returns at once: lists and watches run in the background, so an unreachable apiserver never holds up admission.
-  const pullSecretSync = config.pullSecretSync.enabled
-    ? await startPullSecretSync({
-        kubeConfig: defaultKubeConfig(),
-        namespace: config.pullSecretSync.namespace,
-        secretNames: pullSecretNames(config.registries),
-        resyncSeconds: config.pullSecretSync.resyncSeconds,
-        log: log.child({ component: 'pull-secret-sync' }),
-      })
-    : undefined;
+  const pullSecretSync = config.pullSecretSync.enabled ? await startPullSecrets(config, log) : undefined;
 
   const signal = await stopping;
   log.info({ signal }, 'shutting down: draining requests in flight');
