@@ -96,12 +96,15 @@ export function watchCollection<T extends KubernetesObject>(
     running = backoff.sleep(waitMs, stopping.signal).then(start);
   });
 
+  let attempts = 0;
   async function start(): Promise<void> {
     if (stopping.signal.aborted) return;
+    const attempt = ++attempts;
     failedSinceStart = false;
     await informer.start();
-    // ListWatch reports list and watch failures through 'error' before start() settles.
-    if (failedSinceStart || stopping.signal.aborted) return;
+    // ListWatch reports list and watch failures through 'error' before start() settles; a retry that error
+    // scheduled may already have begun (a backoff of no time at all), and it speaks for itself.
+    if (attempt !== attempts || failedSinceStart || stopping.signal.aborted) return;
     failures = 0;
     synced = true;
     options.onSynced();
