@@ -15,6 +15,16 @@ export type WebhookMethods = {
    * first call, so that runs which never ask pay nothing for it.
    */
   eventLoopDelay: { params: { reset: boolean }; result: { p99: number; max: number } };
+  /**
+   * Garbage-collection pauses since the last reset (their count, total and longest, ms). The observer starts on the
+   * first call.
+   */
+  gcPauses: { params: { reset: boolean }; result: { count: number; totalMs: number; maxMs: number } };
+  /**
+   * Registries found suspect since the last reset (a failed probe or lookup): admissions of their pods wait for the
+   * verdict, within the deadline.
+   */
+  suspicions: { params: { reset: boolean }; result: { count: number; registries: string[] } };
   /** Server-side decision times (ms) recorded since the last reset; `reset` starts a new series. */
   decisionTimes: { params: { reset: boolean }; result: { summary: Summary; dropped: number } };
   /** The prober's verdict on a registry host. */

@@ -5,7 +5,7 @@ import type { FailoverResult } from './scenarios/failover.js';
 import type { FaultResult } from './scenarios/faults.js';
 import type { MemoryResult } from './scenarios/memory.js';
 import type { OutageResult } from './scenarios/outage.js';
-import type { WarmResult, WarmRun } from './scenarios/warm.js';
+import type { ServerStalls, WarmResult, WarmRun } from './scenarios/warm.js';
 import type { Summary } from './stats.js';
 
 export interface Results {
@@ -28,6 +28,8 @@ export interface BenchSummary {
   readonly rssMb: number;
   /** The worst fault's time from its start to the first pod routed around (outage-window scenario). */
   readonly outageWindowMs: number;
+  /** regroute's p99 over the floor's at the highest warm-path concurrency, the worse pod. */
+  readonly tailRatio: number;
 }
 
 export const TARGETS = {
@@ -39,6 +41,7 @@ export const TARGETS = {
   failoverSpeedup: 100,
   rssMb: 150,
   outageWindowMs: 2000,
+  tailRatio: 2,
 } as const;
 
 export function machine(): string {
@@ -75,8 +78,25 @@ export function summaryOf({ warm, coldAndLoad, fault, failover, memory, outage }
     failoverSpeedup: round(failover.speedup, 1),
     rssMb: round(Math.max(memory.idleMb, warm.peakRssMb, memory.cachesFullMb), 1),
     outageWindowMs: round(outage.outageWindowMs, 0),
+    tailRatio: round(tailRatioOf(warm), 2),
   };
 }
+
+/** The runs at the highest concurrency, where a tail shows. */
+const saturated = (warm: WarmResult): WarmRun[] => {
+  const most = Math.max(...warm.runs.map((run) => run.connections));
+  return warm.runs.filter((run) => run.connections === most);
+};
+
+const tailRatioOf = (warm: WarmResult): number =>
+  Math.max(...saturated(warm).map((run) => run.regroute.latency.p99 / run.floor.latency.p99));
+
+const stalls = ({ eventLoopDelay, gc, suspicions }: ServerStalls) =>
+  `event-loop delay p99 ${ms(eventLoopDelay.p99)} / max ${ms(eventLoopDelay.max)} ms; ` +
+  `GC ${ms(gc.totalMs)} ms in ${gc.count} pauses (longest ${ms(gc.maxMs)} ms)` +
+  (suspicions.count > 0
+    ? `; ${suspicions.count} registries suspected (${suspicions.registries.join(', ')})`
+    : '');
 
 function warmRow(warm: WarmResult, run: WarmRun): string[] {
   const pod = `${run.pod} pod (${(warm.bytes[run.pod] / 1000).toFixed(0)} KB, ${warm.containers[run.pod]} containers)`;
@@ -86,16 +106,44 @@ function warmRow(warm: WarmResult, run: WarmRun): string[] {
   const decision = `decision p50 ${ms(run.decision.p50)} / p99 ${ms(run.decision.p99)} ms`;
   const decisionTarget =
     run.pod === 'small' ? `; decision p99 ${atMost(run.decision.p99, TARGETS.warmP99Ms, ' ms')}` : '';
+  const most = Math.max(...warm.runs.map((r) => r.connections));
+  const tail =
+    run.connections === most
+      ? `; p99 ${atMost(run.regroute.latency.p99 / run.floor.latency.p99, TARGETS.tailRatio, '×')} the floor's`
+      : '';
   return [
     'Warm path',
     `${pod}, ${connections}`,
     `${count(run.regroute.requestsPerSecond)} req/s, ${latencies(run.regroute.latency)}; ` +
-      `${cpu(run.cpuPerAnswerUs.regroute)}; ${decision}; ${run.registryRequests} registry requests` +
+      `${cpu(run.cpuPerAnswerUs.regroute)}; ${decision}; ${stalls(run.server)}; ` +
+      `${run.registryRequests} registry requests (deep probes included)` +
       (errors > 0 ? `; ${errors} errors` : ''),
     `floor ${count(run.floor.requestsPerSecond)} req/s, ${latencies(run.floor.latency)}; ` +
       cpu(run.cpuPerAnswerUs.floor),
     `ratio ${run.ratio.toFixed(2)} (≥ ${TARGETS.warmRatio}) ${check(run.ratio >= TARGETS.warmRatio)}, ` +
-      `CPU ratio ${run.cpuRatio.toFixed(2)}${decisionTarget}`,
+      `CPU ratio ${run.cpuRatio.toFixed(2)}${decisionTarget}${tail}`,
+  ];
+}
+
+function mixedRow(warm: WarmResult): string[] {
+  const { mixed } = warm;
+  const each = (results: WarmResult['mixed']['floor']) =>
+    (['small', 'large'] as const)
+      .map(
+        (pod) =>
+          `${pod} ${count(results[pod].requestsPerSecond)} req/s, p99 ${ms(results[pod].latency.p99)} ms`,
+      )
+      .join('; ');
+  const alone = saturated(warm).find((run) => run.pod === 'small');
+  return [
+    'Warm path',
+    `both pods at once, ${mixed.connections / 2} connections each (head-of-line between review sizes)`,
+    `${each(mixed.regroute)}; ${stalls(mixed.server)}`,
+    `floor ${each(mixed.floor)}`,
+    `small-pod p99 ${(mixed.regroute.small.latency.p99 / mixed.floor.small.latency.p99).toFixed(2)}× the floor's` +
+      (alone
+        ? ` (alone at ${alone.connections}: ${(alone.regroute.latency.p99 / alone.floor.latency.p99).toFixed(2)}×)`
+        : ''),
   ];
 }
 
@@ -104,7 +152,7 @@ export function table(results: Results): string {
   const { cold } = coldAndLoad;
   const head = cold.registryHead;
   const missFloor = head.source.p50 + Math.max(head.cache.p50, head.mirror.p50);
-  const rows: string[][] = warm.runs.map((run) => warmRow(warm, run));
+  const rows: string[][] = [...warm.runs.map((run) => warmRow(warm, run)), mixedRow(warm)];
   const warmC1 = warm.runs.find((run) => run.pod === 'small' && run.connections === 1);
   rows.push(
     [

@@ -1,7 +1,7 @@
 // The webhook under test, in a process of its own: regroute's startServer and registry state, driven over IPC,
 // so that neither the load generator nor the orchestrator shares its event loop.
 import { devNull } from 'node:os';
-import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
+import { type IntervalHistogram, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import type { MutateOutcome } from '../src/admission/mutate.js';
 import { Metrics } from '../src/audit/metrics.js';
 import { Config } from '../src/config/schema.js';
@@ -32,6 +32,9 @@ class SampledMetrics extends Metrics {
 const log = processLogger(devNull);
 let running: { server: RunningServer; state: LiveStateHandle; metrics: SampledMetrics } | null = null;
 let loopDelay: IntervalHistogram | null = null;
+let gcObserver: PerformanceObserver | null = null;
+const gc = { count: 0, totalMs: 0, maxMs: 0 };
+const suspected: string[] = [];
 
 function current() {
   if (!running) throw new Error('webhook not started');
@@ -56,6 +59,7 @@ serve<WebhookMethods>(
         host: '127.0.0.1',
       });
       running = { server, state, metrics };
+      state.tracker.onSuspicion((registry) => suspected.push(registry));
       // As in a cluster, traffic only comes once /readyz would answer 200: after the first probe round.
       while (!state.isReady()) {
         if (performance.now() - started > READY_TIMEOUT_MS)
@@ -84,6 +88,28 @@ serve<WebhookMethods>(
       // The histogram counts nanoseconds.
       const result = { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 };
       if (reset) loopDelay.reset();
+      return result;
+    },
+
+    async gcPauses({ reset }) {
+      if (!gcObserver) {
+        gcObserver = new PerformanceObserver((list) => {
+          for (const entry of list.getEntries()) {
+            gc.count++;
+            gc.totalMs += entry.duration;
+            gc.maxMs = Math.max(gc.maxMs, entry.duration);
+          }
+        });
+        gcObserver.observe({ entryTypes: ['gc'] });
+      }
+      const result = { ...gc };
+      if (reset) Object.assign(gc, { count: 0, totalMs: 0, maxMs: 0 });
+      return result;
+    },
+
+    async suspicions({ reset }) {
+      const result = { count: suspected.length, registries: [...new Set(suspected)] };
+      if (reset) suspected.length = 0;
       return result;
     },
 

@@ -42,14 +42,40 @@ export interface WarmRun {
    * answer built, before audit lines and serialization.
    */
   readonly decision: Summary;
-  /** Registry requests the webhook made during the run (a tag answer older than its TTL), probes excluded. */
+  /**
+   * Registry requests the webhook made during the run: refreshes of tag answers, and the prober's deep checks
+   * (a manifest and a blob HEAD per registry per round), which the metric counts alike. Pings excluded.
+   */
   readonly registryRequests: number;
+  /** Where a tail can come from besides queueing, in the webhook during the measured stretch. */
+  readonly server: ServerStalls;
+}
+
+export interface ServerStalls {
+  /** How late timers fired (ms): the longest stretch the event loop was held by one piece of work. */
+  readonly eventLoopDelay: { readonly p99: number; readonly max: number };
+  /** Garbage-collection pauses: how many, their total and the longest (ms). */
+  readonly gc: { readonly count: number; readonly totalMs: number; readonly maxMs: number };
+  /** Registries found suspect (a probe or lookup failed), whose pods' admissions waited for the verdict. */
+  readonly suspicions: { readonly count: number; readonly registries: readonly string[] };
+}
+
+/**
+ * Head-of-line between review sizes: both pods at once, half the connections each, against the floor and regroute.
+ * A small review queued behind large ones shows as a small-pod tail far above the small pod's run alone.
+ */
+export interface MixedRun {
+  readonly connections: number;
+  readonly floor: Record<PodSize, LoadResult>;
+  readonly regroute: Record<PodSize, LoadResult>;
+  readonly server: ServerStalls;
 }
 
 export interface WarmResult {
   readonly bytes: Record<PodSize, number>;
   readonly containers: Record<PodSize, number>;
   readonly runs: WarmRun[];
+  readonly mixed: MixedRun;
   /** The webhook's highest RSS while the runs lasted (sampled every 250 ms). */
   readonly peakRssMb: number;
 }
@@ -104,6 +130,25 @@ async function peakRss<T>(webhook: Webhook, during: Promise<T>): Promise<{ value
     done = true;
     await sampler;
   }
+}
+
+/** Opens a measured stretch on the webhook: decision times, event-loop delay and GC pauses start afresh. */
+async function beginStalls(webhook: Webhook): Promise<void> {
+  await Promise.all([
+    webhook.process.call('decisionTimes', { reset: true }, 10_000),
+    webhook.process.call('eventLoopDelay', { reset: true }, 10_000),
+    webhook.process.call('gcPauses', { reset: true }, 10_000),
+    webhook.process.call('suspicions', { reset: true }, 10_000),
+  ]);
+}
+
+async function stallsOf(webhook: Webhook): Promise<ServerStalls> {
+  const [eventLoopDelay, gc, suspicions] = await Promise.all([
+    webhook.process.call('eventLoopDelay', { reset: true }, 10_000),
+    webhook.process.call('gcPauses', { reset: true }, 10_000),
+    webhook.process.call('suspicions', { reset: true }, 10_000),
+  ]);
+  return { eventLoopDelay, gc, suspicions };
 }
 
 export async function warmPath(context: BenchContext): Promise<WarmResult> {
@@ -167,10 +212,11 @@ export async function warmPath(context: BenchContext): Promise<WarmResult> {
           webhook,
           measured(() => load.call('run', job(webhook.port, pod, connections), runTimeout), plan.warmupMs, {
             cpuUs: webhook.cpuUs,
-            begin: () => webhook.process.call('decisionTimes', { reset: true }, 10_000),
+            begin: () => beginStalls(webhook),
           }),
         );
         underLoadMb = Math.max(underLoadMb, peakMb);
+        const server = await stallsOf(webhook);
         const decision = await webhook.process.call('decisionTimes', { reset: true }, 10_000);
         runs.push({
           pod,
@@ -182,11 +228,36 @@ export async function warmPath(context: BenchContext): Promise<WarmResult> {
           cpuRatio: floorRun.cpuPerAnswerUs / regroute.cpuPerAnswerUs,
           decision: decision.summary,
           registryRequests: (await lookupRequests(webhook)) - before,
+          server,
         });
       }
     }
 
+    const mixedConnections = Math.max(...plan.concurrencies);
+    progress(`warm path: both pods at once, ${mixedConnections / 2} connections each: floor, then regroute`);
+    const both = async (port: number, begin?: () => Promise<unknown>) => {
+      const half = Math.max(1, Math.floor(mixedConnections / 2));
+      const small = load.call('run', job(port, 'small', half), runTimeout);
+      const large = load.call('run', job(port, 'large', half), runTimeout);
+      await sleep(plan.warmupMs);
+      await begin?.();
+      return { small: await small, large: await large };
+    };
+    const mixedFloor = await both(floor.port);
+    const { value: mixedRegroute, peakMb } = await peakRss(
+      webhook,
+      both(webhook.port, () => beginStalls(webhook)),
+    );
+    underLoadMb = Math.max(underLoadMb, peakMb);
+    const mixed = {
+      connections: mixedConnections,
+      floor: mixedFloor,
+      regroute: mixedRegroute,
+      server: await stallsOf(webhook),
+    };
+
     return {
+      mixed,
       bytes: { small: Buffer.byteLength(bodies.small), large: Buffer.byteLength(bodies.large) },
       containers: { small: containersOf(reviews.small).length, large: containersOf(reviews.large).length },
       runs,
