@@ -87,6 +87,8 @@ export async function buildImage(
       ['build', '--quiet', '--network', 'host', ...mounts, ...buildArgs, '--tag', options.tag, repoRoot],
       20 * 60_000,
     );
+    // Each change of the sources leaves the last build's untagged layers behind; a day's are kept as build cache.
+    await run(['image', 'prune', '--force', '--filter', 'until=24h']);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
