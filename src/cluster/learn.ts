@@ -1,7 +1,7 @@
 // Teaching the registry state what the cluster knows: each tag's best lesson, checked for presence before it counts.
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { matchRoute } from '../routing/route.js';
+import { type Candidate, matchRoute } from '../routing/route.js';
 import type { LiveStateHandle } from '../state/create.js';
 import type { LiveState } from '../state/live-state.js';
 import { type Lesson, lessonKey, type Origin, outranks } from './lessons.js';
@@ -96,13 +96,18 @@ export class Learner {
     const alsoAt = match.candidates.filter(
       (c) => c.registry !== match.source.registry || c.repository !== match.source.repository,
     );
-    const learned = await state.learnTag(match.source, tag, lesson.digest, alsoAt, signal);
+    const digest =
+      lesson.origin === 'running'
+        ? ((await indexNaming(state, alsoAt, tag, lesson.digest, signal)) ?? lesson.digest)
+        : lesson.digest;
+    const learned = await state.learnTag(match.source, tag, digest, alsoAt, signal);
     if (learned) {
       this.onLearned?.(lesson.origin);
       this.log.debug(
         {
           image: lessonKey(lesson.reference),
-          digest: lesson.digest,
+          digest,
+          ...(digest !== lesson.digest ? { reported: lesson.digest } : {}),
           origin: lesson.origin,
           source: `${match.source.registry}/${match.source.repository}`,
         },
@@ -122,4 +127,29 @@ export class Learner {
     }
     return settled;
   }
+}
+
+/**
+ * The index a candidate's tag names, when it names the digest a node reported among its platform manifests: CRI-O
+ * may report a platform manifest's digest in `imageID` (README, "What regroute learns"), and pinning pods to it would
+ * pin every node to that one platform. Candidates are asked for the tag with its body, in order, while they are
+ * usable; undefined when none answers so (the reported digest is then learned as it is).
+ */
+async function indexNaming(
+  state: LiveState,
+  candidates: readonly Candidate[],
+  tag: string,
+  reported: string,
+  signal: AbortSignal,
+): Promise<string | undefined> {
+  for (const candidate of candidates) {
+    if (signal.aborted) return undefined;
+    const health = state.health(candidate.registry);
+    if (health !== 'healthy' && health !== 'unknown') continue;
+    const answer = await state.resolveTag(candidate, tag, signal, true);
+    if (answer.kind !== 'digest') continue;
+    if (answer.digest === reported) return undefined;
+    if (answer.children?.includes(reported)) return answer.digest;
+  }
+  return undefined;
 }

@@ -207,6 +207,29 @@ describe('no pod left behind, against real registries and hand-written API answe
     );
   });
 
+  it('learns the index, not the one platform manifest CRI-O may report in imageID, when a mirror’s tag names it', async () => {
+    const crio = await pushIndexToAll([source, good], 'team/crio', 'v1');
+    const [amd64] = crio.images;
+    assert.ok(amd64);
+    await source.setMode('refuse');
+    const image = `${source.host}/team/crio:v1`;
+    const cfg = config({
+      cluster: {
+        enabled: true,
+        readyTimeoutSeconds: 60,
+        warm: { enabled: false },
+        repair: { enabled: false },
+      },
+    });
+    await apiserver(runningPod('web-6d9f7c5b8-x2x7q', image, `${source.host}/team/crio@${amd64.digest}`));
+    const handle = await replica(cfg);
+    const started = cluster(cfg, handle);
+    await started.whenReady;
+    const decision = await admit(cfg, handle, image);
+    assert.equal(decision?.target, `${good.host}/team/crio:v1@${crio.digest}`, JSON.stringify(decision));
+    assert.equal(decision?.reason, 'source-unhealthy');
+  });
+
   it('does not learn a digest that neither the source nor a candidate holds', async () => {
     await source.setMode('refuse');
     const image = `${source.host}/team/app:v1`;
