@@ -9,7 +9,6 @@ import { type Interner, originalImages, type PodRecord, podKey, podRecord } from
 import { type Decision, decide } from '../routing/decision.js';
 import { observe } from '../routing/observe.js';
 import { isFailing, type RegistryState } from '../state/state.js';
-import type { ClusterContext } from './learn.js';
 import {
   canPullFrom,
   NOT_REROUTED,
@@ -51,8 +50,14 @@ export interface RepairAudit {
   readonly candidates: string;
 }
 
+/** What a repair reads of the context in force: the config, registry state, and which registries it knows. */
+export interface RepairContext {
+  readonly config: Config;
+  readonly handle: { readonly state: RegistryState; readonly tracker: { registries(): string[] } };
+}
+
 export interface RepairerOptions {
-  readonly current: () => ClusterContext;
+  readonly current: () => RepairContext;
   readonly api: PodApi;
   readonly log: Logger;
   /** Pods patched per minute at most. */
