@@ -206,7 +206,12 @@ describe('exact content under failure, against real registries', () => {
     });
     const moving = await pushImageToAll([source, good], 'team/moving', 'v1');
     const handle = await replica(cfg);
-    const first = await admit(cfg, handle, `${source.host}/team/moving:v1`);
+    // The tag learned first, with time to spare on a loaded machine: only the later admission has the tight deadline.
+    const first = await admit(
+      { ...cfg, admission: { ...cfg.admission, deadlineMs: 10_000 } },
+      handle,
+      `${source.host}/team/moving:v1`,
+    );
     assert.equal(first.outcome.decisions[0]?.decision.reason, 'source-healthy');
     assert.equal(first.outcome.decisions[0]?.decision.digest, moving.digest);
     // The tag moves at the source; the mirror keeps the old content. Then the source turns slow.
