@@ -13,10 +13,12 @@ import { loadConfigOption } from './config-option.js';
 import { EXIT, type Io } from './io.js';
 
 export const serveUsage = `regroute serve [--config FILE] [--port N]
-  Serves POST /mutate, GET /healthz and GET /readyz over HTTPS, and GET /metrics on the metrics port.
+  Serves POST /mutate, GET /healthz and GET /readyz over HTTPS, /healthz and /readyz over HTTP on the health
+  port, and GET /metrics on the metrics port.
   Without --config: the embedded default (port 8443, no routes) with dev certs made in certs/ when missing.
   The config file, the files it names, and the serving cert and key are re-read when they change.
-  SIGTERM or SIGINT drains requests in flight and exits; a second one exits at once.`;
+  SIGTERM: serves on for server.shutdownDelaySeconds (5), every answer closing its connection, then drains
+  requests in flight and exits. SIGINT drains at once. A second signal exits at once.`;
 
 export const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 export type ShutdownSignal = (typeof SHUTDOWN_SIGNALS)[number];
@@ -119,9 +121,12 @@ export async function serveCommand(args: string[], io: Io, env: ServeEnv = {}): 
   const pullSecretSync = config.pullSecretSync.enabled ? await startPullSecrets(config, log) : undefined;
 
   const signal = await stopping;
-  log.info({ signal }, 'shutting down: draining requests in flight');
+  // SIGTERM is Kubernetes deleting the pod, whose endpoint leaves the Service only a moment later: serve on
+  // meanwhile. SIGINT is someone at a terminal, with nothing to wait for.
+  const delaySeconds = signal === 'SIGTERM' ? config.server.shutdownDelaySeconds : 0;
+  log.info({ signal, delaySeconds }, 'shutting down: draining requests in flight');
   await cluster?.stop();
-  await server.close();
+  await (signal === 'SIGTERM' ? server.shutdown() : server.close());
   await pullSecretSync?.stop();
   log.info('stopped');
   // Whatever a destination still holds must reach stdout before the process goes.

@@ -92,13 +92,69 @@ export const Route = z.strictObject({
 });
 export type Route = z.infer<typeof Route>;
 
-export const ServerSettings = z.strictObject({
-  port: z.number().int().min(1).max(65535).default(8443),
-  metricsPort: z.number().int().min(0).max(65535).default(9090),
-  host: z.string().default('0.0.0.0'),
-  tlsCert: z.string().min(1).default('certs/tls.crt'),
-  tlsKey: z.string().min(1).default('certs/tls.key'),
-});
+/**
+ * A server default the environment may set. The Deployment passes its container ports and mount paths this way
+ * (REGROUTE_PORT, REGROUTE_HEALTH_PORT, REGROUTE_METRICS_PORT, REGROUTE_TLS_CERT, REGROUTE_TLS_KEY), so that a
+ * config file of routes alone serves as the pod expects; a value in the file still wins. Read when a config is
+ * parsed, and checked like a value from the file.
+ */
+const fromEnv = (name: string, fallback: string) => () => process.env[name] || fallback;
+const portFromEnv = (name: string, fallback: number) => (): number => {
+  const value = process.env[name];
+  if (!value) return fallback;
+  // Anything but digits goes on as it is, for the schema to refuse with the variable's name.
+  return (/^[0-9]+$/.test(value) ? Number(value) : value) as unknown as number;
+};
+const Port = (env: string) =>
+  z
+    .number({
+      error: (issue) =>
+        issue.code === 'invalid_type'
+          ? `expected a port number, got ${JSON.stringify(issue.input)} (from ${env} when the file sets none)`
+          : undefined,
+    })
+    .int();
+
+export const ServerSettings = z
+  .strictObject({
+    /** HTTPS: /mutate (and /healthz, /readyz). */
+    port: Port('REGROUTE_PORT').min(1).max(65535).prefault(portFromEnv('REGROUTE_PORT', 8443)),
+    metricsPort: Port('REGROUTE_METRICS_PORT')
+      .min(0)
+      .max(65535)
+      .prefault(portFromEnv('REGROUTE_METRICS_PORT', 9090)),
+    /**
+     * Plain-HTTP /healthz and /readyz on a listener of their own, for the kubelet's probes: no TLS handshake per
+     * probe, and no queue behind a storm of reviews on the admission port. 0 (off) unless set: the Deployment sets
+     * 8081, while a webhook run by hand is probed on its HTTPS port and binds nothing more.
+     */
+    healthPort: Port('REGROUTE_HEALTH_PORT')
+      .min(0)
+      .max(65535)
+      .prefault(portFromEnv('REGROUTE_HEALTH_PORT', 0)),
+    host: z.string().default('0.0.0.0'),
+    tlsCert: z.string().min(1).prefault(fromEnv('REGROUTE_TLS_CERT', 'certs/tls.crt')),
+    tlsKey: z.string().min(1).prefault(fromEnv('REGROUTE_TLS_KEY', 'certs/tls.key')),
+    /**
+     * After SIGTERM, how long the webhook keeps accepting connections and answering reviews, each answer closing its
+     * connection, before it stops listening: Kubernetes sends SIGTERM when a pod's deletion starts, and takes its
+     * endpoint out of every node's Service rules about a second later; meanwhile the apiserver still calls it, on
+     * new connections and on those it keeps alive. Closing a kept-alive connection under the apiserver instead would
+     * reset the review it may be sending on it, and the pod would be admitted without regroute.
+     */
+    shutdownDelaySeconds: z.number().min(0).max(60).default(5),
+  })
+  .superRefine((server, context) => {
+    for (const other of ['port', 'metricsPort'] as const) {
+      if (server.healthPort !== 0 && server.healthPort === server[other])
+        context.addIssue({
+          code: 'custom',
+          path: ['healthPort'],
+          message: `must differ from server.${other}`,
+        });
+    }
+  });
+export type ServerSettings = z.infer<typeof ServerSettings>;
 
 export const AdmissionSettings = z.strictObject({
   /** Longest an admission may wait for registry state; the answer never comes later than this. */
@@ -195,7 +251,8 @@ export const ClusterSettings = z.strictObject({
 export type ClusterSettings = z.infer<typeof ClusterSettings>;
 
 export const Config = z.strictObject({
-  server: ServerSettings.default(ServerSettings.parse({})),
+  // A function, so that the REGROUTE_* server defaults are read when a config is parsed.
+  server: ServerSettings.prefault(() => ({})),
   admission: AdmissionSettings.default(AdmissionSettings.parse({})),
   probe: ProbeSettings.default(ProbeSettings.parse({})),
   cache: CacheSettings.default(CacheSettings.parse({})),

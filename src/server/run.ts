@@ -1,7 +1,9 @@
-// A running webhook process: config and certs in, HTTPS and metrics listeners up, reloads on change, and a clean
-// way down.
+// A running webhook process: config and certs in, HTTPS, health and metrics listeners up, reloads on change, and a
+// way down that loses no review.
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FastifyInstance } from 'fastify';
 import { type Logger, pino } from 'pino';
 import { Metrics } from '../audit/metrics.js';
 import type { Config } from '../config/schema.js';
@@ -9,6 +11,7 @@ import { configuredRegistries } from '../state/clients.js';
 import type { RegistryState } from '../state/state.js';
 import { buildApp, buildMetricsApp } from './app.js';
 import { ConfigReloader } from './config-reload.js';
+import { buildHealthApp, closeConnectionsWhile } from './health.js';
 import { DEFAULT_RELOAD_INTERVAL_MS, type Polling, pollEvery, type ReloadResult } from './poll.js';
 import { Runtime } from './runtime.js';
 import { checkKeyPair, readKeyPair, TlsReloader } from './tls.js';
@@ -25,9 +28,10 @@ export interface ServerOptions {
   readonly state: StateHandle;
   readonly log?: Logger;
   readonly metrics?: Metrics;
-  /** Overrides config.server.port and metricsPort (0 picks a free port): for tests and benchmarks. */
+  /** Overrides config.server.port, metricsPort and healthPort (0 picks a free port): for tests and benchmarks. */
   readonly port?: number;
   readonly metricsPort?: number;
+  readonly healthPort?: number;
   readonly host?: string;
   /**
    * The file `config` was read from. With it (and `createState`), a change to the file, or to a credential or CA
@@ -38,20 +42,42 @@ export interface ServerOptions {
   readonly createState?: (config: Config) => StateHandle;
   /** How often the cert, key and config files are checked. */
   readonly reloadIntervalMs?: number;
+  /** How shutdown() waits out server.shutdownDelaySeconds: a test holds it open for as long as it looks. */
+  readonly delay?: (ms: number) => Promise<void>;
 }
 
 export interface RunningServer {
   readonly port: number;
   /** 0 when the metrics listener is disabled. */
   readonly metricsPort: number;
+  /** 0 when the health listener is disabled. */
+  readonly healthPort: number;
   /** The config in force: the one started with, or the last reloaded. */
   readonly config: Config;
   /** Checks the cert and key files now, as the timer does. */
   reloadTls(): Promise<ReloadResult>;
   /** Checks the config file now, as the timer does; 'unchanged' when there is no file to check. */
   reloadConfig(): Promise<ReloadResult>;
+  /**
+   * The way down on SIGTERM: for server.shutdownDelaySeconds every listener keeps accepting and answering, each
+   * answer ending its connection, while Kubernetes takes the pod out of the Service; then close().
+   */
+  shutdown(): Promise<void>;
   /** Stops accepting connections, lets requests in flight finish, then releases registry state. */
   close(): Promise<void>;
+}
+
+/** A listener the config may turn off with port 0, unless the caller asks for one (0 then picks a free port). */
+async function listenUnlessOff(
+  build: () => FastifyInstance,
+  configured: number,
+  override: number | undefined,
+  host: string,
+): Promise<{ app: FastifyInstance | null; port: number }> {
+  if (configured === 0 && override === undefined) return { app: null, port: 0 };
+  const app = build();
+  await app.listen({ port: override ?? configured, host });
+  return { app, port: (app.server.address() as AddressInfo).port };
 }
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
@@ -68,6 +94,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   if (!checked.ok) throw new Error(`serving certificate ${tlsCert} with key ${tlsKey}: ${checked.error}`);
 
   const runtime = new Runtime(config, options.state, log);
+  let draining = false;
   const app = buildApp(
     {
       mutateDeps: () => runtime.acquire(),
@@ -78,14 +105,37 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
     { https: { cert: read.pair.cert, key: read.pair.key } },
   );
+  closeConnectionsWhile(app, () => draining);
   const host = options.host ?? config.server.host;
   await app.listen({ port: options.port ?? config.server.port, host });
   const port = (app.server.address() as AddressInfo).port;
 
-  const metricsPort = options.metricsPort ?? config.server.metricsPort;
-  const metricsApp = metricsPort === 0 && options.metricsPort === undefined ? null : buildMetricsApp(metrics);
-  if (metricsApp) await metricsApp.listen({ port: metricsPort, host });
-  const boundMetricsPort = metricsApp ? (metricsApp.server.address() as AddressInfo).port : 0;
+  const drained = (built: FastifyInstance) => {
+    closeConnectionsWhile(built, () => draining);
+    return built;
+  };
+  const listening: FastifyInstance[] = [app];
+  const listen = async (build: () => FastifyInstance, configured: number, override: number | undefined) => {
+    try {
+      const bound = await listenUnlessOff(() => drained(build()), configured, override, host);
+      if (bound.app) listening.push(bound.app);
+      return bound;
+    } catch (error) {
+      // A port in use must not leave the others open, holding the process up after the error is reported.
+      await Promise.all(listening.map((open) => open.close()));
+      throw error;
+    }
+  };
+  const { app: metricsApp, port: boundMetricsPort } = await listen(
+    () => buildMetricsApp(metrics),
+    config.server.metricsPort,
+    options.metricsPort,
+  );
+  const { app: healthApp, port: boundHealthPort } = await listen(
+    () => buildHealthApp(() => runtime.isReady()),
+    config.server.healthPort,
+    options.healthPort,
+  );
 
   const intervalMs = options.reloadIntervalMs ?? DEFAULT_RELOAD_INTERVAL_MS;
   const tls = new TlsReloader({
@@ -110,29 +160,47 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       : null;
   if (reloader) polling.push(pollEvery(intervalMs, () => reloader.check(), failed('config')));
   log.info(
-    { port, metricsPort: boundMetricsPort, routes: config.routes.length, configReload: reloader !== null },
+    {
+      port,
+      metricsPort: boundMetricsPort,
+      healthPort: boundHealthPort,
+      routes: config.routes.length,
+      configReload: reloader !== null,
+    },
     'regroute serving',
   );
 
+  const delay = options.delay ?? sleep;
   let closing: Promise<void> | null = null;
+  let stopping: Promise<void> | null = null;
+  const close = () => {
+    closing ??= (async () => {
+      for (const p of polling) p.stop();
+      // fastify's close stops accepting at once, then waits for requests in flight; a reload under way is
+      // abandoned meanwhile rather than holding the port open.
+      await Promise.all([app.close(), reloader?.stop()]);
+      await Promise.all([metricsApp?.close(), healthApp?.close()]);
+      await runtime.close();
+    })();
+    return closing;
+  };
   return {
     port,
     metricsPort: boundMetricsPort,
+    healthPort: boundHealthPort,
     get config() {
       return runtime.config;
     },
     reloadTls: () => tls.check(),
     reloadConfig: () => reloader?.check() ?? Promise.resolve('unchanged'),
-    close() {
-      closing ??= (async () => {
-        for (const p of polling) p.stop();
-        // fastify's close stops accepting at once, then waits for requests in flight; a reload under way is
-        // abandoned meanwhile rather than holding the port open.
-        await Promise.all([app.close(), reloader?.stop()]);
-        await metricsApp?.close();
-        await runtime.close();
+    shutdown() {
+      stopping ??= (async () => {
+        draining = true;
+        await delay(config.server.shutdownDelaySeconds * 1000);
+        await close();
       })();
-      return closing;
+      return stopping;
     },
+    close,
   };
 }

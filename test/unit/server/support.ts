@@ -2,6 +2,7 @@
 // registry state that holds a review in flight until told, and a log read back as parsed lines.
 import { X509Certificate } from 'node:crypto';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type PeerCertificate } from 'node:tls';
@@ -179,4 +180,15 @@ export function captureLog(): CapturedLog {
 export async function scrape(metricsPort: number): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
   return res.text();
+}
+
+/** Whether a TCP connection to the port is accepted. */
+export function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = tcpConnect({ host: '127.0.0.1', port }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+  });
 }
