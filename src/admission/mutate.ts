@@ -96,10 +96,16 @@ function recordedOriginals(pod: unknown): Record<string, string> {
 
 const shortDigest = (digest: string | null) => (digest ? digest.slice(0, digest.indexOf(':') + 13) : '');
 
+/** C0 and C1 control characters, which a terminal printing a warning would obey. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is what it is for.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
 /** Text from the pod, made safe to print: no control characters (a terminal would obey them), bounded length. */
 function printable(value: unknown): string {
   let out = '';
   const text = typeof value === 'string' ? value : `(${typeof value})`;
+  // Names and images almost never hold one: then the text is kept as it is, without walking it character by character.
+  if (!CONTROL.test(text)) return text.slice(0, 120);
   for (const char of text.slice(0, 120)) {
     const code = char.codePointAt(0) ?? 0;
     out += code < 0x20 || (code >= 0x7f && code <= 0x9f) ? '?' : char;

@@ -7,12 +7,12 @@ import { type DestinationStream, type Logger, pino } from 'pino';
  * `together` runs, which is synchronous, so nothing waits in memory between reviews.
  */
 class BatchingDestination implements DestinationStream {
-  #held: string | null = null;
+  #held: string[] | null = null;
 
   constructor(private readonly out: ReturnType<typeof pino.destination>) {}
 
   write(line: string): void {
-    if (this.#held !== null) this.#held += line;
+    if (this.#held !== null) this.#held.push(line);
     else this.out.write(line);
   }
 
@@ -21,13 +21,13 @@ class BatchingDestination implements DestinationStream {
       log();
       return;
     }
-    this.#held = '';
+    this.#held = [];
     try {
       log();
     } finally {
       const lines = this.#held;
       this.#held = null;
-      if (lines) this.out.write(lines);
+      if (lines.length > 0) this.out.write(lines.join(''));
     }
   }
 

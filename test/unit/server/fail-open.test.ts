@@ -72,18 +72,17 @@ describe('fail open', () => {
   it('admits the pod unchanged when its patch would not apply, says so in the audit, and counts result="error"', async () => {
     const t = testApp(config, hubDown());
     // No JSON body makes regroute's own patch fail to apply (it is built for the pod it reads), so the test puts
-    // in the pod an annotations map that cannot be copied: proving the patch on a copy then fails, as a patch that
-    // does not apply would, and the path after it runs as it would in production.
+    // in the pod an annotations map that cannot be read: proving the patch then fails, as a patch that does not
+    // apply would, and the path after it runs as it would in production.
+    const unreadable = () => {
+      throw new Error('annotations cannot be read');
+    };
     t.app.addHook('preHandler', async (request) => {
       const object = (request.body as { request: { object: { metadata: Record<string, unknown> } } }).request
         .object;
       object.metadata.annotations = new Proxy(
         {},
-        {
-          ownKeys: () => {
-            throw new Error('annotations cannot be copied');
-          },
-        },
+        { ownKeys: unreadable, getOwnPropertyDescriptor: unreadable },
       );
     });
     try {
@@ -101,7 +100,7 @@ describe('fail open', () => {
       const text = await t.metrics.registry.metrics();
       assert.doesNotMatch(text, /^regroute_rewrites_total\{/m, 'no rewrite counted for a patch not sent');
       const failed = t.logs.find((l) => l.msg === 'patch did not apply');
-      assert.match(String(failed?.error), /annotations cannot be copied/);
+      assert.match(String(failed?.error), /annotations cannot be read/);
       const audit = t.logs.find((l) => (l.audit as { container?: string } | undefined)?.container === 'web')
         ?.audit as Record<string, unknown> | undefined;
       assert.equal(audit?.to, null, 'the audit says the image stayed');
