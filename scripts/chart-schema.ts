@@ -48,6 +48,8 @@ const labelSelector = object({
     ),
   },
 });
+/** A PodDisruptionBudget's count: a number of pods, or a percentage of them. */
+const intOrPercent: Schema = { type: ['integer', 'string'], minimum: 0, pattern: '^[0-9]+%$' };
 const dnsLabel: Schema = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$' };
 
 /** The config's schema as a values property: defaults dropped (values.yaml holds the chart's), nothing else. */
@@ -84,7 +86,13 @@ export function valuesSchema(): Schema {
       imagePullSecrets: { type: 'array', items: object({ name: string }, { required: ['name'] }) },
       replicas: { type: 'integer', minimum: 1 },
       resources,
+      maxOldSpaceSizeMiB: { type: 'integer', minimum: 64 },
       priorityClassName: string,
+      priorityClass: object({
+        create: boolean,
+        // User-defined classes may go up to a billion; above are the system classes.
+        value: { type: 'integer', minimum: -2147483648, maximum: 1000000000 },
+      }),
       nodeSelector: stringMap,
       tolerations: kubeList,
       affinity: kubeObject,
@@ -97,7 +105,8 @@ export function valuesSchema(): Schema {
       }),
       podDisruptionBudget: object({
         enabled: boolean,
-        minAvailable: { type: ['integer', 'string'], minimum: 0, pattern: '^[0-9]+%$' },
+        maxUnavailable: intOrPercent,
+        minAvailable: intOrPercent,
       }),
       extraVolumes: kubeList,
       extraVolumeMounts: kubeList,
@@ -150,6 +159,15 @@ export function valuesSchema(): Schema {
         enabled: boolean,
         labels: stringMap,
         namespace: { anyOf: [{ const: '' }, dnsLabel] },
+      }),
+      networkPolicy: object({
+        enabled: boolean,
+        metricsFrom: kubeList,
+        extraEgressPorts: {
+          type: 'array',
+          items: { type: 'integer', minimum: 1, maximum: 65535 },
+          uniqueItems: true,
+        },
       }),
     }),
   };

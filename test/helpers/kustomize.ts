@@ -85,6 +85,7 @@ const CLUSTER_SCOPED = new Set([
   'ClusterRole',
   'ClusterRoleBinding',
   'MutatingWebhookConfiguration',
+  'PriorityClass',
 ]);
 
 function onlyFields(value: object, allowed: readonly string[], where: string): void {

@@ -53,6 +53,57 @@ app.kubernetes.io/instance: {{ .root.Release.Name | quote }}
 {{- end -}}
 {{- end -}}
 
+{{/*
+The server settings the pods run with: config.server's, else the chart's (REGROUTE_* in the environment ConfigMap,
+the defaults the config takes them from). The TLS paths are where the pods mount the Secret.
+*/}}
+{{- define "regroute.port" -}}{{ dig "server" "port" 10250 .Values.config }}{{- end -}}
+{{- define "regroute.healthPort" -}}{{ dig "server" "healthPort" 8081 .Values.config }}{{- end -}}
+{{- define "regroute.metricsPort" -}}{{ dig "server" "metricsPort" 9090 .Values.config }}{{- end -}}
+{{- define "regroute.shutdownDelaySeconds" -}}{{ dig "server" "shutdownDelaySeconds" 5 .Values.config }}{{- end -}}
+
+{{/* A memory quantity in MiB, for the quantities Mi and Gi; empty for any other form (not checked then). */}}
+{{- define "regroute.mebibytes" -}}
+{{- $quantity := toString . -}}
+{{- if regexMatch "^[0-9]+Mi$" $quantity -}}{{ trimSuffix "Mi" $quantity }}
+{{- else if regexMatch "^[0-9]+Gi$" $quantity -}}{{ mul (trimSuffix "Gi" $quantity | int) 1024 }}
+{{- end -}}
+{{- end -}}
+
+{{/* The pods' priority class: the one named, else the chart's own when it makes one. */}}
+{{- define "regroute.priorityClassName" -}}
+{{- if .Values.priorityClassName -}}{{ .Values.priorityClassName }}
+{{- else if .Values.priorityClass.create -}}{{ include "regroute.fullname" . }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The ports the NetworkPolicy lets the webhook pods reach, as a JSON list: 443, the port of every registry, route
+source, prefix and candidate of the config that names one (80 for an insecure registry that names none), and
+networkPolicy.extraEgressPorts.
+*/}}
+{{- define "regroute.egressPorts" -}}
+{{- $registries := .Values.config.registries | default dict -}}
+{{- $locations := keys $registries | sortAlpha -}}
+{{- range (.Values.config.routes | default list) -}}
+{{- $locations = concat $locations (list .prefix) (.registries | default list) (compact (list .source)) -}}
+{{- end -}}
+{{- $ports := list 443 -}}
+{{- range $locations -}}
+{{- $host := first (splitList "/" .) -}}
+{{- $port := regexFind ":[0-9]+$" $host -}}
+{{- if $port -}}
+{{- $ports = append $ports (trimPrefix ":" $port | int) -}}
+{{- else if dig $host "insecure" false $registries -}}
+{{- $ports = append $ports 80 -}}
+{{- end -}}
+{{- end -}}
+{{- range .Values.networkPolicy.extraEgressPorts -}}
+{{- $ports = append $ports (int .) -}}
+{{- end -}}
+{{- toJson ($ports | uniq) -}}
+{{- end -}}
+
 {{- define "regroute.syncName" -}}{{ include "regroute.fullname" . }}-pull-secret-sync{{- end -}}
 
 {{/* Where the pull-secret sync reads its sources: the config's pullSecretSync.namespace, or the release's. */}}
@@ -86,11 +137,18 @@ app.kubernetes.io/instance: {{ .root.Release.Name | quote }}
 {{- if lt (mul (int .Values.webhook.timeoutSeconds) 1000) (add $deadlineMs 1000) -}}
 {{- fail (printf "webhook.timeoutSeconds (%d) must be at least a second above config.admission.deadlineMs (%d ms): the apiserver would give up before regroute answers" (int .Values.webhook.timeoutSeconds) $deadlineMs) -}}
 {{- end -}}
-{{- if ne .Values.config.server.tlsCert "/etc/regroute/tls/tls.crt" -}}
-{{- fail "config.server.tlsCert must be /etc/regroute/tls/tls.crt: the pods mount the serving certificate's Secret there" -}}
+{{- if ne (dig "server" "tlsCert" "/etc/regroute/tls/tls.crt" .Values.config) "/etc/regroute/tls/tls.crt" -}}
+{{- fail "config.server.tlsCert must be /etc/regroute/tls/tls.crt (or unset): the pods mount the serving certificate's Secret there" -}}
 {{- end -}}
-{{- if ne .Values.config.server.tlsKey "/etc/regroute/tls/tls.key" -}}
-{{- fail "config.server.tlsKey must be /etc/regroute/tls/tls.key: the pods mount the serving certificate's Secret there" -}}
+{{- if ne (dig "server" "tlsKey" "/etc/regroute/tls/tls.key" .Values.config) "/etc/regroute/tls/tls.key" -}}
+{{- fail "config.server.tlsKey must be /etc/regroute/tls/tls.key (or unset): the pods mount the serving certificate's Secret there" -}}
+{{- end -}}
+{{- if eq (include "regroute.healthPort" .) "0" -}}
+{{- fail "config.server.healthPort must not be 0: the pods' probes use the health port" -}}
+{{- end -}}
+{{- $limit := include "regroute.mebibytes" (dig "limits" "memory" "" .Values.resources) -}}
+{{- if and $limit (gt (add (int .Values.maxOldSpaceSizeMiB) 48 96) (int $limit)) -}}
+{{- fail (printf "maxOldSpaceSizeMiB (%d) must stay 144 MiB below resources.limits.memory (%s): the heap limit is the old space plus 48 MiB of young generation, and the process holds about 96 MiB beside it" (int .Values.maxOldSpaceSizeMiB) .Values.resources.limits.memory) -}}
 {{- end -}}
 {{- if and .Values.config.pullSecretSync .Values.config.pullSecretSync.enabled -}}
 {{- fail "config.pullSecretSync.enabled would start the sync inside the webhook pods, which have no API credentials: set pullSecretSync.enabled instead" -}}
@@ -104,7 +162,7 @@ app.kubernetes.io/instance: {{ .root.Release.Name | quote }}
 {{- if and (eq .Values.certificates.mode "existing-secret") (or (empty .Values.certificates.existingSecret.name) (empty .Values.certificates.existingSecret.caCert)) -}}
 {{- fail "certificates.mode existing-secret needs certificates.existingSecret.name and certificates.existingSecret.caCert" -}}
 {{- end -}}
-{{- if and (or .Values.serviceMonitor.enabled .Values.prometheusRule.enabled) (not .Values.config.server.metricsPort) -}}
+{{- if and (or .Values.serviceMonitor.enabled .Values.prometheusRule.enabled) (eq (include "regroute.metricsPort" .) "0") -}}
 {{- fail "serviceMonitor and prometheusRule need the metrics listener: config.server.metricsPort must not be 0" -}}
 {{- end -}}
 {{- end -}}

@@ -17,6 +17,8 @@ import {
   ValidatingAdmissionPolicy,
 } from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ClusterRole, Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { ConfigMap, Secret, Service } from 'kubernetes-models/v1';
 import { parse as parseYaml } from 'yaml';
@@ -26,7 +28,7 @@ import { certsCommand } from '../../../src/cli/certs.js';
 import { parseConfigText } from '../../../src/config/load.js';
 import { byId, idOf, type KubeObject, renderKustomization } from '../../helpers/kustomize.js';
 import { chartDir, helmLint, helmTemplate, helmTemplateRun, NAMESPACE } from './helm.js';
-import { all, assertValid, deployDir, one } from './manifests.js';
+import { all, assertValid, configInPod, configMapOf, deployDir, one } from './manifests.js';
 
 const CLUSTER_SCOPED = [
   'Namespace',
@@ -35,6 +37,7 @@ const CLUSTER_SCOPED = [
   'MutatingWebhookConfiguration',
   'ValidatingAdmissionPolicy',
   'ValidatingAdmissionPolicyBinding',
+  'PriorityClass',
 ];
 
 const exampleConfig = parseYaml(await readFile(join(deployDir, 'examples', 'config.yaml'), 'utf8')) as Record<
@@ -87,6 +90,16 @@ const MATRIX: Record<string, object> = {
     },
     extraVolumes: [{ name: 'ocir', secret: { secretName: 'ocir-pull' } }],
     extraVolumeMounts: [{ name: 'ocir', mountPath: '/secrets/ocir', readOnly: true }],
+    resources: { requests: { memory: '512Mi' }, limits: { memory: '1Gi' } },
+    maxOldSpaceSizeMiB: 768,
+    priorityClass: { create: false },
+  },
+  'a server block of its own': {
+    config: { server: { port: 9443, healthPort: 9081, metricsPort: 9091, shutdownDelaySeconds: 20 } },
+  },
+  'a network policy with the example config': {
+    config: exampleConfig,
+    networkPolicy: { enabled: true, extraEgressPorts: [6443] },
   },
 };
 
@@ -247,6 +260,11 @@ describe('deploy/chart refuses values', () => {
     ['an unknown certificate mode', { certificates: { mode: 'letsencrypt' } }, /certificates\/mode/],
     ['a failure policy other than Ignore or Fail', { webhook: { failurePolicy: 'Retry' } }, /failurePolicy/],
     ['a digest that is not sha256', { image: { digest: 'md5:abc' } }, /image\/digest/],
+    [
+      'a priority among the system classes',
+      { priorityClass: { value: 2_000_000_000 } },
+      /priorityClass\/value/,
+    ],
   ];
   // Checks across values run in the templates: helm template and helm install stop on them; helm 4's lint only logs
   // them (it renders fail() as a message), so they are asserted on helm template alone.
@@ -280,6 +298,16 @@ describe('deploy/chart refuses values', () => {
       'an existing Secret without its CA',
       { certificates: { mode: 'existing-secret', existingSecret: { name: 'tls' } } },
       /needs certificates.existingSecret.name and certificates.existingSecret.caCert/,
+    ],
+    [
+      'the health port off, which the probes use',
+      { config: { server: { healthPort: 0 } } },
+      /config.server.healthPort must not be 0/,
+    ],
+    [
+      'a heap that leaves too little of the memory limit',
+      { maxOldSpaceSizeMiB: 200 },
+      /maxOldSpaceSizeMiB \(200\) must stay 144 MiB below resources.limits.memory \(320Mi\)/,
     ],
     [
       'monitoring without the metrics listener',
@@ -330,7 +358,7 @@ describe('deploy/chart defaults against deploy/overlays/self-signed', () => {
   });
 
   it('renders the same config file as deploy/base/config.yaml, which the project loader accepts', async () => {
-    const text = one(chart, ConfigMap).data?.['config.yaml'] ?? '';
+    const text = configMapOf(chart).data?.['config.yaml'] ?? '';
     const base = await readFile(join(deployDir, 'base', 'config.yaml'), 'utf8');
     assert.deepEqual(parseConfigText(text, 'the chart'), parseConfigText(base, 'deploy/base'));
   });
@@ -533,5 +561,132 @@ describe('deploy/chart with monitoring on', () => {
     const kinds = helmTemplate({}).map((o) => o.kind);
     assert.ok(!kinds.includes('ServiceMonitor') && !kinds.includes('PrometheusRule'));
     assert.ok(!helmTemplate({}).some((o) => o.metadata.name === 'regroute-dashboard'));
+  });
+});
+
+describe('deploy/chart server settings, priority and disruption budget', () => {
+  const deploymentOf = (values: object) => one(helmTemplate(values), Deployment, 'regroute');
+  const environmentOf = (objects: KubeObject[]) => one(objects, ConfigMap, 'regroute-environment').data ?? {};
+
+  it('puts a server block of the values into the ConfigMap, the environment, the container ports and the grace period', () => {
+    const objects = helmTemplate(MATRIX['a server block of its own'] ?? {});
+    const deployment = one(objects, Deployment, 'regroute');
+    const pod = deployment.spec?.template.spec;
+    const container = pod?.containers[0];
+    const ports = Object.fromEntries((container?.ports ?? []).map((p) => [p.name, p.containerPort]));
+    assert.deepEqual(ports, { https: 9443, health: 9081, metrics: 9091 });
+    const env = environmentOf(objects);
+    assert.deepEqual(
+      [env.REGROUTE_PORT, env.REGROUTE_HEALTH_PORT, env.REGROUTE_METRICS_PORT],
+      ['9443', '9081', '9091'],
+    );
+    const config = configInPod(configMapOf(objects).data?.['config.yaml'] ?? '', env, 'the chart');
+    assert.deepEqual(
+      [config.server.port, config.server.healthPort, config.server.metricsPort],
+      [9443, 9081, 9091],
+    );
+    assert.equal(pod?.terminationGracePeriodSeconds, 45, 'the 20 s delay and 25 s for the drain');
+    const service = one(objects, Service);
+    assert.deepEqual(
+      service.spec?.ports?.map((p) => [p.name, p.port, p.targetPort]),
+      [
+        ['https', 443, 'https'],
+        ['metrics', 9091, 'metrics'],
+      ],
+    );
+  });
+
+  it('caps the heap from maxOldSpaceSizeMiB', () => {
+    assert.equal(environmentOf(helmTemplate({})).NODE_OPTIONS, '--max-old-space-size=160');
+    const tuned = helmTemplate(MATRIX['production tuning'] ?? {});
+    assert.equal(environmentOf(tuned).NODE_OPTIONS, '--max-old-space-size=768');
+  });
+
+  it('runs at its own priority class, or at the one named, without making its own when told', () => {
+    assert.equal(deploymentOf({}).spec?.template.spec?.priorityClassName, 'regroute');
+    const tuned = helmTemplate(MATRIX['production tuning'] ?? {});
+    assert.equal(
+      one(tuned, Deployment, 'regroute').spec?.template.spec?.priorityClassName,
+      'system-cluster-critical',
+    );
+    assert.ok(!tuned.some((o) => o.kind === 'PriorityClass'));
+    const none = deploymentOf({ priorityClass: { create: false } });
+    assert.equal(none.spec?.template.spec?.priorityClassName, undefined);
+  });
+
+  it('budgets disruptions with maxUnavailable, or with minAvailable when that is set', () => {
+    const budget = (values: object) => one(helmTemplate(values), PodDisruptionBudget).spec;
+    assert.deepEqual([budget({})?.maxUnavailable, budget({})?.minAvailable], [1, undefined]);
+    const kept = budget({ podDisruptionBudget: { minAvailable: 2 } });
+    assert.deepEqual([kept?.maxUnavailable, kept?.minAvailable], [undefined, 2]);
+  });
+
+  it("excludes kube-system and the release namespace from the webhook's namespaces, beside the values' selector", () => {
+    const objects = helmTemplate(MATRIX['production tuning'] ?? {}, 'platform-webhooks');
+    const selector = one(objects, MutatingWebhookConfiguration).webhooks?.[0]?.namespaceSelector;
+    // helm merges the values' selector into the default one: its matchLabels stay.
+    assert.deepEqual(selector, {
+      matchLabels: { 'regroute.io/enabled': 'true' },
+      matchExpressions: [
+        { key: 'team', operator: 'Exists' },
+        {
+          key: 'kubernetes.io/metadata.name',
+          operator: 'NotIn',
+          values: ['kube-system', 'platform-webhooks'],
+        },
+      ],
+    });
+  });
+});
+
+describe('deploy/chart with networkPolicy on against deploy/components/network-policy', () => {
+  let copy: string;
+  let kustomize: KubeObject[];
+
+  before(async () => {
+    copy = await mkdtemp(join(tmpdir(), 'regroute-chart-netpol-'));
+    await cp(deployDir, join(copy, 'deploy'), { recursive: true, filter: (src) => !src.includes('/certs') });
+    const mine = join(copy, 'mine');
+    await mkdir(mine);
+    await writeFile(
+      join(mine, 'kustomization.yaml'),
+      [
+        'apiVersion: kustomize.config.k8s.io/v1beta1',
+        'kind: Kustomization',
+        'resources: [../deploy/overlays/cert-manager]',
+        'components: [../deploy/components/network-policy]',
+        '',
+      ].join('\n'),
+    );
+    kustomize = renderKustomization(mine);
+  });
+  after(() => rm(copy, { recursive: true, force: true }));
+
+  it('renders the objects of the kustomize install with the component, equal but for the named differences', () => {
+    assertSameObjects(
+      helmTemplate({ certificates: { mode: 'cert-manager' }, networkPolicy: { enabled: true } }),
+      kustomize,
+    );
+  });
+
+  it("lets the pods reach 443, every port the config's registries and routes name, and the extra ports", () => {
+    const policy = one(helmTemplate(MATRIX['a network policy with the example config'] ?? {}), NetworkPolicy);
+    const [dns, registries] = policy.spec?.egress ?? [];
+    assert.deepEqual(
+      dns?.ports?.map((p) => [p.port, p.protocol]),
+      [
+        [53, 'UDP'],
+        [53, 'TCP'],
+      ],
+    );
+    assert.equal(registries?.to, undefined, 'wherever the registries are');
+    assert.deepEqual(
+      registries?.ports?.map((p) => p.port),
+      [443, 5000, 6443],
+    );
+  });
+
+  it('renders no policy by default', () => {
+    assert.ok(!helmTemplate({}).some((o) => o.kind === 'NetworkPolicy'));
   });
 });

@@ -12,6 +12,7 @@ import {
   ValidatingAdmissionPolicyBinding,
 } from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import {
   ClusterRole,
@@ -19,7 +20,10 @@ import {
   Role,
   RoleBinding,
 } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { PriorityClass } from 'kubernetes-models/scheduling.k8s.io/v1';
 import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { parseConfigText } from '../../../src/config/load.js';
+import type { Config } from '../../../src/config/schema.js';
 import { idOf, type KubeObject } from '../../helpers/kustomize.js';
 import { unknownFields, type Validatable } from '../../helpers/strict-schema.js';
 
@@ -45,6 +49,8 @@ const models: ModelClass<Validatable>[] = [
   Service,
   Deployment,
   PodDisruptionBudget,
+  PriorityClass,
+  NetworkPolicy,
   Role,
   RoleBinding,
   ClusterRole,
@@ -91,4 +97,52 @@ export function one<T extends Validatable & { metadata?: { name?: string } }>(
   const found = all(objects, Model).filter((o) => name === undefined || o.metadata?.name === name);
   assert.equal(found.length, 1, `exactly one ${Model.kind}${name === undefined ? '' : ` named ${name}`}`);
   return found[0] as T;
+}
+
+interface EnvSource {
+  env?: { name: string; value?: string }[];
+  envFrom?: { configMapRef?: { name?: string } }[];
+}
+
+/**
+ * A container's environment as its process sees it: the ConfigMaps it takes whole (envFrom, looked up among the
+ * rendered objects of its namespace), then its literal env entries over them. valueFrom entries need a cluster and
+ * are left out.
+ */
+export function envOf(container: EnvSource | undefined, objects: KubeObject[], namespace?: string) {
+  const fromConfigMaps = (container?.envFrom ?? []).map((source) => {
+    const name = source.configMapRef?.name;
+    const configMap = objects.find(
+      (o) => o.kind === 'ConfigMap' && o.metadata.name === name && o.metadata.namespace === namespace,
+    );
+    assert.ok(configMap, `the ConfigMap ${name} the container takes its environment from`);
+    return (configMap.data ?? {}) as Record<string, string>;
+  });
+  const literal = (container?.env ?? []).flatMap((e) =>
+    e.value === undefined ? [] : [[e.name, e.value] as const],
+  );
+  return Object.assign({}, ...fromConfigMaps, Object.fromEntries(literal)) as Record<string, string>;
+}
+
+/** The config file as the container's process reads it: parsed with the container's environment in force. */
+export function configInPod(text: string, env: Record<string, string>, origin: string): Config {
+  const saved = Object.fromEntries(Object.keys(env).map((name) => [name, process.env[name]]));
+  Object.assign(process.env, env);
+  try {
+    return parseConfigText(text, origin);
+  } finally {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
+}
+
+/** The regroute-config ConfigMap among the rendered objects (kustomize suffixes its name with a content hash). */
+export function configMapOf(objects: KubeObject[]): ConfigMap {
+  const found = all(objects, ConfigMap).filter((c) =>
+    /^regroute-config(-[a-z0-9]+)?$/.test(c.metadata?.name ?? ''),
+  );
+  assert.equal(found.length, 1, 'exactly one regroute-config ConfigMap');
+  return found[0] as ConfigMap;
 }

@@ -8,7 +8,6 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
-import { ConfigMap } from 'kubernetes-models/v1';
 import { pino } from 'pino';
 import { parse as parseYaml, stringify } from 'yaml';
 import { DASHBOARD_FILE, dashboardText } from '../../../scripts/dashboard.js';
@@ -23,7 +22,7 @@ import { freePort, type Harness, pushImage, startHarness } from '../../harness/i
 import { fixture } from '../../helpers/fixtures.js';
 import { type ServeProcess, serveCerts, startServe } from '../../helpers/serve-process.js';
 import { helmTemplate } from './helm.js';
-import { one } from './manifests.js';
+import { configMapOf, one } from './manifests.js';
 import { evaluate, firing, metricNames, parseExposition, type Sample, type Scrape } from './promql.js';
 
 /** The alert expressions as the chart renders them, by alert name. */
@@ -308,7 +307,7 @@ describe("alerts against a webhook on the chart's default config, then with brok
     await writeFile(tls.crt, serving.certPem);
     await writeFile(tls.key, serving.keyPem, { mode: 0o600 });
     // The config file the chart renders by default, with the paths and ports of this machine.
-    const chartConfig = parseYaml(one(helmTemplate({}), ConfigMap).data?.['config.yaml'] ?? '') as {
+    const chartConfig = parseYaml(configMapOf(helmTemplate({})).data?.['config.yaml'] ?? '') as {
       server: Record<string, unknown>;
     };
     metricsPort = await freePort();

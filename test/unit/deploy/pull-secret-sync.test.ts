@@ -20,7 +20,7 @@ import {
   Role,
   RoleBinding,
 } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
-import { ConfigMap, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { Service, ServiceAccount } from 'kubernetes-models/v1';
 import { parseConfigText } from '../../../src/config/load.js';
 import { copyOf, MANAGED_BY, MANAGED_BY_LABEL, planCopy } from '../../../src/kube/pull-secret-plan.js';
 import { pullSecretNames } from '../../../src/kube/pull-secret-sync.js';
@@ -31,7 +31,7 @@ import {
   renderKustomization,
   renderWithKubectl,
 } from '../../helpers/kustomize.js';
-import { all, assertValid, deployDir, one } from './manifests.js';
+import { all, assertValid, configMapOf, deployDir, one } from './manifests.js';
 
 const exampleConfig = join(deployDir, 'examples', 'config.yaml');
 const certsInTree = join(deployDir, 'overlays', 'self-signed', 'certs');
@@ -175,7 +175,7 @@ describe('deploy/components/pull-secret-sync', () => {
         'ClusterRoleBinding//regroute-pull-secret-copies',
         'ClusterRoleBinding//regroute-pull-secret-sync-namespaces',
         // The replaced config, under the hash of its new content.
-        `ConfigMap/regroute-system/${one(objects, ConfigMap).metadata?.name}`,
+        `ConfigMap/regroute-system/${configMapOf(objects).metadata?.name}`,
         'Deployment/regroute-system/regroute-pull-secret-sync',
         'Role/regroute-system/regroute-pull-secret-sources',
         'RoleBinding/regroute-system/regroute-pull-secret-sources',
@@ -293,7 +293,7 @@ describe('deploy/components/pull-secret-sync', () => {
       ]);
       assert.equal(container?.command, undefined, 'the image entrypoint keeps node as PID 1');
       const volume = pod?.volumes?.find((v) => v.configMap);
-      assert.equal(volume?.configMap?.name, one(objects, ConfigMap).metadata?.name);
+      assert.equal(volume?.configMap?.name, configMapOf(objects).metadata?.name);
       assert.deepEqual(
         webhook().spec?.template.spec?.volumes?.find((v) => v.configMap),
         volume,
@@ -307,7 +307,7 @@ describe('deploy/components/pull-secret-sync', () => {
     });
 
     it('reads the pull-secret names from that config: the ones in the RBAC rules', () => {
-      const mounted = one(objects, ConfigMap).data?.['config.yaml'] ?? '';
+      const mounted = configMapOf(objects).data?.['config.yaml'] ?? '';
       assert.equal(mounted, configText);
       const config = parseConfigText(mounted, 'the mounted ConfigMap');
       assert.deepEqual(pullSecretNames(config.registries), names);

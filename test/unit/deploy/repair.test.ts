@@ -12,7 +12,7 @@ import {
   Role,
   RoleBinding,
 } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
-import { ConfigMap, ServiceAccount } from 'kubernetes-models/v1';
+import { ServiceAccount } from 'kubernetes-models/v1';
 import { parseConfigText } from '../../../src/config/load.js';
 import {
   byId,
@@ -21,7 +21,7 @@ import {
   renderKustomization,
   renderWithKubectl,
 } from '../../helpers/kustomize.js';
-import { all, assertValid, deployDir, one } from './manifests.js';
+import { all, assertValid, configMapOf, deployDir, one } from './manifests.js';
 
 const certsInTree = join(deployDir, 'overlays', 'self-signed', 'certs');
 
@@ -177,7 +177,7 @@ describe('deploy/components/repair', () => {
   it('turns config.cluster on through REGROUTE_CLUSTER, for the config the webhook reads', async () => {
     const env = webhook().spec?.template.spec?.containers[0]?.env ?? [];
     assert.deepEqual(env, [{ name: 'REGROUTE_CLUSTER', value: 'true' }]);
-    const mounted = one(objects, ConfigMap).data?.['config.yaml'] ?? '';
+    const mounted = configMapOf(objects).data?.['config.yaml'] ?? '';
     assert.equal(mounted, await readFile(join(deployDir, 'base', 'config.yaml'), 'utf8'));
     const before = process.env.REGROUTE_CLUSTER;
     try {
