@@ -95,8 +95,8 @@ export type Route = z.infer<typeof Route>;
 /**
  * A server default the environment may set. The Deployment passes its container ports and mount paths this way
  * (REGROUTE_PORT, REGROUTE_HEALTH_PORT, REGROUTE_METRICS_PORT, REGROUTE_TLS_CERT, REGROUTE_TLS_KEY), so that a
- * config file of routes alone serves as the pod expects; a value in the file still wins. Read when a config is
- * parsed, and checked like a value from the file.
+ * config file of routes alone serves as the pod expects. A file may name other certificate paths, and may repeat a
+ * port but not contradict it. Read when a config is parsed, and checked like a value from the file.
  */
 const fromEnv = (name: string, fallback: string) => () => process.env[name] || fallback;
 const portFromEnv = (name: string, fallback: number) => (): number => {
@@ -114,6 +114,12 @@ const Port = (env: string) =>
           : undefined,
     })
     .int();
+
+const PORT_ENV = [
+  ['port', 'REGROUTE_PORT'],
+  ['healthPort', 'REGROUTE_HEALTH_PORT'],
+  ['metricsPort', 'REGROUTE_METRICS_PORT'],
+] as const;
 
 export const ServerSettings = z
   .strictObject({
@@ -145,6 +151,17 @@ export const ServerSettings = z
     shutdownDelaySeconds: z.number().min(0).max(60).default(5),
   })
   .superRefine((server, context) => {
+    // The environment names the ports the container is reached on: a file that says otherwise would listen where
+    // nothing arrives (the Service sends to the container port), and the pods would be admitted unrouted.
+    for (const [key, env] of PORT_ENV) {
+      const value = process.env[env];
+      if (value && /^[0-9]+$/.test(value) && Number(value) !== server[key])
+        context.addIssue({
+          code: 'custom',
+          path: [key],
+          message: `${server[key]} differs from ${env}=${value}, the port the container is reached on: leave server.${key} out of the file, or change both`,
+        });
+    }
     for (const other of ['port', 'metricsPort'] as const) {
       if (server.healthPort !== 0 && server.healthPort === server[other])
         context.addIssue({

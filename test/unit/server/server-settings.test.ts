@@ -47,13 +47,29 @@ describe('server settings', () => {
     });
   });
 
-  it('keeps what the file says over the environment', () => {
+  it('keeps certificate paths the file names over the environment, and ports it repeats', () => {
     setEnv(DEPLOY_ENV);
-    const server = parseConfig({ server: { port: 9443, healthPort: 0, tlsCert: '/tls/crt' } }, 'test').server;
-    assert.equal(server.port, 9443);
-    assert.equal(server.healthPort, 0);
+    const server = parseConfig({ server: { port: 10250, tlsCert: '/tls/crt' } }, 'test').server;
+    assert.equal(server.port, 10250);
     assert.equal(server.tlsCert, '/tls/crt');
     assert.equal(server.tlsKey, '/etc/regroute/tls/tls.key');
+  });
+
+  it('refuses a port in the file that contradicts the one the container is reached on', () => {
+    setEnv(DEPLOY_ENV);
+    for (const [key, env] of [
+      ['port', 'REGROUTE_PORT'],
+      ['healthPort', 'REGROUTE_HEALTH_PORT'],
+      ['metricsPort', 'REGROUTE_METRICS_PORT'],
+    ]) {
+      assert.throws(
+        () => parseConfig({ server: { [key]: 8443 } }, 'config.yaml'),
+        (error: unknown) =>
+          error instanceof ConfigError &&
+          error.message.includes(`8443 differs from ${env}=`) &&
+          error.message.includes(`server.${key}`),
+      );
+    }
   });
 
   it('refuses a port from the environment that is not a number, naming the variable', () => {
