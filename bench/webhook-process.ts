@@ -49,15 +49,9 @@ serve<WebhookMethods>(
       const config = Config.parse(input);
       const metrics = new SampledMetrics();
       const state = createStateHandle(config, log, { metrics });
-      const server = await startServer({
-        config,
-        state,
-        log,
-        metrics,
-        port: 0,
-        metricsPort: 0,
-        host: '127.0.0.1',
-      });
+      // Every listener on a free port, the health listener included: nothing here may collide with a fixed port.
+      const freePorts = { port: 0, metricsPort: 0, healthPort: 0 };
+      const server = await startServer({ config, state, log, metrics, ...freePorts, host: '127.0.0.1' });
       running = { server, state, metrics };
       state.tracker.onSuspicion((registry) => suspected.push(registry));
       // As in a cluster, traffic only comes once /readyz would answer 200: after the first probe round.
