@@ -61,7 +61,7 @@ describe('server settings', () => {
       ['port', 'REGROUTE_PORT'],
       ['healthPort', 'REGROUTE_HEALTH_PORT'],
       ['metricsPort', 'REGROUTE_METRICS_PORT'],
-    ]) {
+    ] as const) {
       assert.throws(
         () => parseConfig({ server: { [key]: 8443 } }, 'config.yaml'),
         (error: unknown) =>
