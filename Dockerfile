@@ -37,7 +37,7 @@ COPY package.json ./
 # The base image's unprivileged node user, by number: the kubelet can only check runAsNonRoot against a numeric
 # user. The Deployment also sets runAsNonRoot and a read-only root filesystem.
 USER 1000:1000
-EXPOSE 8443 9090
+EXPOSE 10250 8081 9090
 # node as PID 1 directly (not npm) so SIGTERM reaches the server and in-flight admissions drain.
 ENTRYPOINT ["node", "dist/cli.js"]
 # Where deploy/ mounts the config; the directory holds only the ConfigMap, the TLS Secret has its own.

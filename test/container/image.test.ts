@@ -115,9 +115,21 @@ describe('the image', { skip: process.getuid?.() !== 0 && 'podman and mmdebstrap
     registry = await hangingRegistry();
     const port = await freePort();
     metricsPort = await freePort();
-    // The install's own config, on loopback ports of the host's network, with one route to the hanging registry.
-    const config = parse(await readFile(join(repoRoot, 'deploy/base/config.yaml'), 'utf8'));
-    Object.assign(config.server, { host: LOOPBACK, port, metricsPort });
+    const healthPort = await freePort();
+    // The install's own config and environment (ports, TLS paths, heap cap: deploy/base/environment.yaml), on
+    // loopback ports of the host's network, with one route to the hanging registry.
+    const config = parse(await readFile(join(repoRoot, 'deploy/base/config.yaml'), 'utf8')) ?? {};
+    config.server = { host: LOOPBACK };
+    const environment = (
+      parse(await readFile(join(repoRoot, 'deploy/base/environment.yaml'), 'utf8')) as {
+        data: Record<string, string>;
+      }
+    ).data;
+    Object.assign(environment, {
+      REGROUTE_PORT: String(port),
+      REGROUTE_METRICS_PORT: String(metricsPort),
+      REGROUTE_HEALTH_PORT: String(healthPort),
+    });
     config.registries = { [registry.host]: { insecure: true } };
     config.routes = [{ prefix: `${registry.host}/team`, registries: [`${registry.host}/team`] }];
     await writeFile(join(configDir, 'config.yaml'), stringify(config));
@@ -128,7 +140,8 @@ describe('the image', { skip: process.getuid?.() !== 0 && 'podman and mmdebstrap
       '--read-only-tmpfs=false',
       '--cap-drop=ALL',
       '--security-opt=no-new-privileges',
-      '--memory=256m',
+      '--memory=320m',
+      ...Object.entries(environment).map(([name, value]) => `--env=${name}=${value}`),
       `--volume=${configDir}:/etc/regroute/config:ro`,
       `--volume=${tlsDir}:/etc/regroute/tls:ro`,
       TAG,
@@ -180,9 +193,8 @@ describe('the image', { skip: process.getuid?.() !== 0 && 'podman and mmdebstrap
     assert.match(await container.exec(['node', '--version']), new RegExp(`^v${major}\\.`));
   });
 
-  it('writes nothing to its root filesystem, and has what the preStop hook runs', async () => {
+  it('writes nothing to its root filesystem', async () => {
     await assert.rejects(container.exec(['touch', '/app/x']), /Read-only file system/);
-    await container.exec(['sleep', '0']);
   });
 
   it('takes no dev dependency into the runtime image', async () => {
