@@ -95,7 +95,7 @@ const stalls = ({ eventLoopDelay, gc, suspicions }: ServerStalls) =>
   `event-loop delay p99 ${ms(eventLoopDelay.p99)} / max ${ms(eventLoopDelay.max)} ms; ` +
   `GC ${ms(gc.totalMs)} ms in ${gc.count} pauses (longest ${ms(gc.maxMs)} ms)` +
   (suspicions.count > 0
-    ? `; ${suspicions.count} registries suspected (${suspicions.registries.join(', ')})`
+    ? `; ${suspicions.count} ${suspicions.count === 1 ? 'registry' : 'registries'} found suspect (${suspicions.registries.join(', ')})`
     : '');
 
 function warmRow(warm: WarmResult, run: WarmRun): string[] {
