@@ -115,7 +115,7 @@ function warmRow(warm: WarmResult, run: WarmRun): string[] {
     'Warm path',
     `${pod}, ${connections}`,
     `${count(run.regroute.requestsPerSecond)} req/s, ${latencies(run.regroute.latency)}; ` +
-      `${cpu(run.cpuPerAnswerUs.regroute)}; ${decision}; ${stalls(run.server)}; ` +
+      `${cpu(run.cpuPerAnswerUs.regroute)}; ${decision}; ${stalls(run.server)}; RSS up to ${run.peakRssMb.toFixed(0)} MB; ` +
       `${run.registryRequests} registry requests (deep probes included)` +
       (errors > 0 ? `; ${errors} errors` : ''),
     `floor ${count(run.floor.requestsPerSecond)} req/s, ${latencies(run.floor.latency)}; ` +
@@ -138,7 +138,7 @@ function mixedRow(warm: WarmResult): string[] {
   return [
     'Warm path',
     `both pods at once, ${mixed.connections / 2} connections each (head-of-line between review sizes)`,
-    `${each(mixed.regroute)}; ${stalls(mixed.server)}`,
+    `${each(mixed.regroute)}; ${stalls(mixed.server)}; RSS up to ${mixed.peakRssMb.toFixed(0)} MB`,
     `floor ${each(mixed.floor)}`,
     `small-pod p99 ${(mixed.regroute.small.latency.p99 / mixed.floor.small.latency.p99).toFixed(2)}× the floor's` +
       (alone

@@ -1,5 +1,7 @@
 // Starting the processes the scenarios measure: the webhook under test, the floor server and the load generator.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse } from 'yaml';
 import type { ConfigInput } from '../src/config/schema.js';
 import type { ChildScripts } from './build.js';
 import { ChildHandle } from './ipc.js';
@@ -44,6 +46,16 @@ function profileFlags(profileDir: string | undefined, name: string): string[] {
   return ['--cpu-prof', '--cpu-prof-dir', dir];
 }
 
+/**
+ * The node flags the Deployment gives the webhook (NODE_OPTIONS in deploy/base/environment.yaml: the heap cap), so
+ * that its memory and collections are measured as they run in a cluster.
+ */
+function deploymentNodeFlags(): string[] {
+  const file = new URL('../deploy/base/environment.yaml', import.meta.url);
+  const environment = parse(readFileSync(file, 'utf8')) as { data?: { NODE_OPTIONS?: string } };
+  return environment.data?.NODE_OPTIONS?.split(/\s+/).filter((flag) => flag !== '') ?? [];
+}
+
 /** regroute in its own process with `config`; resolves once it is ready (its first probe round has finished). */
 export async function startWebhook(
   name: string,
@@ -52,7 +64,7 @@ export async function startWebhook(
 ): Promise<Webhook> {
   const child = ChildHandle.start<WebhookMethods>(name, options.scripts('webhook'), {
     // --expose-gc: memory with full caches is measured after a collection (see fillCaches).
-    nodeFlags: ['--expose-gc', ...profileFlags(options.profileDir, name)],
+    nodeFlags: ['--expose-gc', ...deploymentNodeFlags(), ...profileFlags(options.profileDir, name)],
   });
   try {
     const { port, readyMs } = await child.call('start', { config }, START_TIMEOUT_MS);

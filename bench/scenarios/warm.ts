@@ -49,6 +49,8 @@ export interface WarmRun {
   readonly registryRequests: number;
   /** Where a tail can come from besides queueing, in the webhook during the measured stretch. */
   readonly server: ServerStalls;
+  /** The webhook's highest RSS during the run. */
+  readonly peakRssMb: number;
 }
 
 export interface ServerStalls {
@@ -69,6 +71,7 @@ export interface MixedRun {
   readonly floor: Record<PodSize, LoadResult>;
   readonly regroute: Record<PodSize, LoadResult>;
   readonly server: ServerStalls;
+  readonly peakRssMb: number;
 }
 
 export interface WarmResult {
@@ -229,6 +232,7 @@ export async function warmPath(context: BenchContext): Promise<WarmResult> {
           decision: decision.summary,
           registryRequests: (await lookupRequests(webhook)) - before,
           server,
+          peakRssMb: peakMb,
         });
       }
     }
@@ -254,6 +258,7 @@ export async function warmPath(context: BenchContext): Promise<WarmResult> {
       floor: mixedFloor,
       regroute: mixedRegroute,
       server: await stallsOf(webhook),
+      peakRssMb: peakMb,
     };
 
     return {
