@@ -151,7 +151,8 @@ export function table(results: Results): string {
   const { warm, coldAndLoad, fault, failover, memory, outage } = results;
   const { cold } = coldAndLoad;
   const head = cold.registryHead;
-  const missFloor = head.source.p50 + Math.max(head.cache.p50, head.mirror.p50);
+  // One round trip on a miss: the mirrors listed before the source are asked for the tag at the same time as it.
+  const missFloor = Math.max(head.source.p50, head.cache.p50, head.mirror.p50);
   const rows: string[][] = [...warm.runs.map((run) => warmRow(warm, run)), mixedRow(warm)];
   const warmC1 = warm.runs.find((run) => run.pod === 'small' && run.connections === 1);
   rows.push(
@@ -169,7 +170,7 @@ export function table(results: Results): string {
         `${cold.registryRequestsPerAdmission.toFixed(1)} registry requests per admission`,
       `manifest HEAD on source / cache (basic) / mirror (token), p50 ${ms(head.source.p50)} / ${ms(head.cache.p50)} / ` +
         `${ms(head.mirror.p50)} ms, p99 ${ms(head.source.p99)} / ${ms(head.cache.p99)} / ${ms(head.mirror.p99)} ms; ` +
-        `a miss waits for the source, then the mirrors: ≥ ${ms(missFloor)} ms at p50`,
+        `a miss asks the source and the mirrors before it at once: ≥ ${ms(missFloor)} ms at p50`,
       `p99 ${atMost(cold.client.p99, TARGETS.coldP99Ms, ' ms')}`,
     ],
     [

@@ -92,7 +92,7 @@ async function authorizationFor(registry: Registry, repository: string): Promise
 
 /**
  * The reference for a cache miss: manifest HEADs straight from the orchestrator to one registry, one at a time on
- * a warm keep-alive connection, already authorized. A miss needs the source's answer, then the mirrors' in parallel.
+ * a warm keep-alive connection, already authorized. A miss asks the source and the mirrors listed before it at once.
  */
 async function registryHead(context: BenchContext, registry: Registry, image: ImageName, count: number) {
   const headers = { accept: ACCEPT_ALL_MANIFESTS, ...(await authorizationFor(registry, image.repository)) };
