@@ -597,7 +597,10 @@ describe('deploy/chart server settings, priority and disruption budget', () => {
   });
 
   it('caps the heap from maxOldSpaceSizeMiB', () => {
-    assert.equal(environmentOf(helmTemplate({})).NODE_OPTIONS, '--max-old-space-size=160 --max-semi-space-size=16');
+    assert.equal(
+      environmentOf(helmTemplate({})).NODE_OPTIONS,
+      '--max-old-space-size=160 --max-semi-space-size=16',
+    );
     const tuned = helmTemplate(MATRIX['production tuning'] ?? {});
     assert.equal(environmentOf(tuned).NODE_OPTIONS, '--max-old-space-size=768 --max-semi-space-size=16');
   });
