@@ -1,9 +1,8 @@
 // Pods and their Events over the Kubernetes API: read, JSON-patch, record an Event; failures become values.
 import { type CoreV1Api, type CoreV1Event, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { Operation } from 'fast-json-patch';
-import { failureOf, isTransient } from './api-failure.js';
-import { type Backoff, withRetries } from './backoff.js';
-import type { ApiResult } from './secret-api.js';
+import { type ApiResult, FIELD_MANAGER, retrying } from './api-failure.js';
+import type { Backoff } from './backoff.js';
 
 export interface PodApi {
   /** The pod as stored now; `undefined` when the API server answers 404 NotFound. */
@@ -14,22 +13,9 @@ export interface PodApi {
   recordEvent(namespace: string, event: CoreV1Event): Promise<ApiResult<unknown>>;
 }
 
-/** Shown in managedFields: `kubectl get pod -o yaml --show-managed-fields` says regroute changed the image. */
-export const FIELD_MANAGER = 'regroute';
-
-async function attempt<T>(call: () => Promise<T>): Promise<ApiResult<T>> {
-  try {
-    return { ok: true, value: await call() };
-  } catch (error) {
-    return { ok: false, failure: failureOf(error) };
-  }
-}
-
-const transient = (result: ApiResult<unknown>): boolean => !result.ok && isTransient(result.failure);
-
 /** Retries of transient failures stop once `signal` aborts, so that shutdown is not held up. */
 export function podApi(core: CoreV1Api, backoff: Backoff, signal?: AbortSignal): PodApi {
-  const retried = <T>(call: () => Promise<T>) => withRetries(() => attempt(call), transient, backoff, signal);
+  const retried = retrying(backoff, signal);
   return {
     async read(namespace, name) {
       const result = await retried(() => core.readNamespacedPod({ name, namespace }));

@@ -1,9 +1,9 @@
 // Secrets in target namespaces over the Kubernetes API: read, create, replace; failures become values.
 import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
-import { type ApiFailure, failureOf, isTransient } from './api-failure.js';
-import { type Backoff, withRetries } from './backoff.js';
+import { type ApiResult, FIELD_MANAGER, retrying } from './api-failure.js';
+import type { Backoff } from './backoff.js';
 
-export type ApiResult<T> = { ok: true; value: T } | { ok: false; failure: ApiFailure };
+export type { ApiResult } from './api-failure.js';
 
 export interface TargetSecrets {
   /** `undefined` when the apiserver answers 404 NotFound. */
@@ -12,22 +12,9 @@ export interface TargetSecrets {
   replace(namespace: string, name: string, secret: V1Secret): Promise<ApiResult<V1Secret>>;
 }
 
-/** Shown in managedFields, so `kubectl get -o yaml --show-managed-fields` says who wrote the copy. */
-const FIELD_MANAGER = 'regroute';
-
-async function attempt<T>(call: () => Promise<T>): Promise<ApiResult<T>> {
-  try {
-    return { ok: true, value: await call() };
-  } catch (error) {
-    return { ok: false, failure: failureOf(error) };
-  }
-}
-
-const transient = (result: ApiResult<unknown>): boolean => !result.ok && isTransient(result.failure);
-
 /** Retries stop early once `signal` aborts, so that shutdown is not held up by an unreachable apiserver. */
 export function targetSecrets(core: CoreV1Api, backoff: Backoff, signal?: AbortSignal): TargetSecrets {
-  const retried = <T>(call: () => Promise<T>) => withRetries(() => attempt(call), transient, backoff, signal);
+  const retried = retrying(backoff, signal);
   return {
     async read(namespace, name) {
       const result = await retried(() => core.readNamespacedSecret({ name, namespace }));

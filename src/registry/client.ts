@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { createSecureContext, rootCertificates } from 'node:tls';
 import { inspect } from 'node:util';
 import { Agent, type Dispatcher } from 'undici';
+import type { z } from 'zod';
 import type { RegistrySettings } from '../config/schema.js';
 import {
   type Availability,
@@ -115,11 +116,8 @@ export type ManifestResult =
 
 export type BlobResult = { kind: 'found' } | Exclude<ManifestResult, { kind: 'found' }>;
 
-export type ClientSettings = Omit<RegistrySettings, 'insecure' | 'rateLimitReserve' | 'trusted'> & {
-  insecure?: boolean;
-  rateLimitReserve?: number;
-  trusted?: boolean;
-};
+/** A registry's settings as a config file may state them: what has a default may be left out. */
+export type ClientSettings = z.input<typeof RegistrySettings>;
 
 export interface RegistryClientOptions {
   /** `host[:port]` as in a normalized image reference; 'docker.io' is Docker Hub. */

@@ -19,9 +19,14 @@ export async function observe(
   const tag = effectiveTag(reference);
   // One failure makes a registry suspect while the prober confirms it (a probe timeout or two): a pod of its source
   // or own location waits for that verdict, within the deadline, rather than move on a blip.
-  const suspect = [match.source.registry, reference.registry].filter((r) => state.health(r) === 'suspect');
-  if (suspect.length > 0 && state.settledHealth && !signal.aborted) {
-    await Promise.all(suspect.map((registry) => state.settledHealth?.(registry, signal)));
+  // Checked before anything is allocated: this runs for every image of every admission.
+  const sourceSuspect = state.health(match.source.registry) === 'suspect';
+  const ownSuspect = state.health(reference.registry) === 'suspect';
+  if ((sourceSuspect || ownSuspect) && state.settledHealth && !signal.aborted) {
+    await Promise.all([
+      sourceSuspect ? state.settledHealth(match.source.registry, signal) : undefined,
+      ownSuspect ? state.settledHealth(reference.registry, signal) : undefined,
+    ]);
   }
   const ownHealth = state.health(reference.registry);
   const candidates = match.candidates.map(

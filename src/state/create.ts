@@ -1,7 +1,7 @@
 // Builds the registry state a process routes with, from the config: clients, health, caches and the prober.
 import type { Logger } from 'pino';
 import type { Metrics } from '../audit/metrics.js';
-import type { Config } from '../config/schema.js';
+import { type Config, RegistrySettings } from '../config/schema.js';
 import type { RequestEvent } from '../registry/index.js';
 import type { StateHandle } from '../server/run.js';
 import { ClientPool } from './clients.js';
@@ -35,7 +35,9 @@ export function createStateHandle(config: Config, log: Logger, options: StateOpt
   const { metrics, previous } = options;
   const sameCaches = previous && JSON.stringify(previous.config.cache) === JSON.stringify(config.cache);
   const tracker = new HealthTracker(config.probe);
-  const reserveOf = (registry: string) => config.registries[registry]?.rateLimitReserve ?? 10;
+  // Hosts outside the config (wildcard routes) keep the schema's default reserve.
+  const defaultReserve = RegistrySettings.parse({}).rateLimitReserve;
+  const reserveOf = (registry: string) => config.registries[registry]?.rateLimitReserve ?? defaultReserve;
   const clients = new ClientPool(config, log, {
     onRequest: (event: RequestEvent) => {
       metrics?.recordRegistryRequest(event);
