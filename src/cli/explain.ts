@@ -6,9 +6,9 @@ import { formatReference, parseReference, type Reference } from '../reference/in
 import { decide } from '../routing/decision.js';
 import { observe } from '../routing/observe.js';
 import { matchRoute } from '../routing/route.js';
-import type { StateHandle } from '../server/run.js';
 import { createStateHandle } from '../state/create.js';
 import type { LiveState } from '../state/live-state.js';
+import type { StateHandle } from '../state/state.js';
 import { loadConfigOption } from './config-option.js';
 import { EXIT, type Io } from './io.js';
 

@@ -1,7 +1,7 @@
 // containers-registries.conf(5), as CRI-O and podman read it: the file, its registries.conf.d drop-ins, and the
 // mirror sets they define. Loading follows containers/image's sysregistriesv2 (validation, merge, order) so that what
 // the import translates is what the node runs.
-import { splitLocation } from '../routing/route.js';
+import { splitLocation } from '../reference/index.js';
 import { type Finding, ImportError, type ImportModel, type MirrorSet, type SourceText } from './model.js';
 import { parseToml, type Table, TableReader } from './toml.js';
 

@@ -3,7 +3,7 @@
 import { Document, type YAMLMap, type YAMLSeq } from 'yaml';
 import type { z } from 'zod';
 import { Config, type RegistrySettings, Route } from '../config/schema.js';
-import { splitLocation } from '../routing/route.js';
+import { splitLocation } from '../reference/index.js';
 import type { Finding, FindingKind, ImportModel } from './model.js';
 
 export interface ImportOptions {

@@ -24,6 +24,7 @@ export {
   withName,
   withTag,
 } from './literal.js';
+export { splitLocation } from './location.js';
 export {
   effectiveTag,
   familiarName,

@@ -1,6 +1,6 @@
 // Route matching: which configured route takes an image, and the ordered candidate locations it offers.
 import type { Route } from '../config/schema.js';
-import type { Reference } from '../reference/index.js';
+import { type Reference, splitLocation } from '../reference/index.js';
 import type { RepositoryLocation } from '../state/state.js';
 
 export interface Candidate extends RepositoryLocation {
@@ -15,14 +15,6 @@ export interface RouteMatch {
   /** Where the tag is resolved to a digest. */
   readonly source: RepositoryLocation;
   readonly candidates: readonly Candidate[];
-}
-
-/** Splits `host[:port][/path]` into its registry host and its path ('' when none). */
-export function splitLocation(location: string): { registry: string; path: string } {
-  const slash = location.indexOf('/');
-  return slash === -1
-    ? { registry: location, path: '' }
-    : { registry: location.slice(0, slash), path: location.slice(slash + 1) };
 }
 
 const join = (path: string, remainder: string): string =>

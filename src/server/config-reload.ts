@@ -9,8 +9,8 @@ import type { Config } from '../config/schema.js';
 import { pullSecretNames } from '../kube/pull-secret-plan.js';
 import { configuredRegistries } from '../state/clients.js';
 import { firstRoundBoundMs } from '../state/prober.js';
+import type { StateHandle } from '../state/state.js';
 import { fingerprint, type ReloadResult, readFileOrError } from './poll.js';
-import type { StateHandle } from './run.js';
 import type { Runtime } from './runtime.js';
 
 /** The files a config makes registry state read, each with the registry whose client reads it. */

@@ -8,20 +8,13 @@ import { type Logger, pino } from 'pino';
 import { Metrics } from '../audit/metrics.js';
 import type { Config } from '../config/schema.js';
 import { configuredRegistries } from '../state/clients.js';
-import type { RegistryState } from '../state/state.js';
+import type { StateHandle } from '../state/state.js';
 import { buildApp, buildMetricsApp } from './app.js';
 import { ConfigReloader } from './config-reload.js';
 import { buildHealthApp, closeConnectionsWhile } from './health.js';
 import { DEFAULT_RELOAD_INTERVAL_MS, type Polling, pollEvery, type ReloadResult } from './poll.js';
 import { Runtime } from './runtime.js';
 import { checkKeyPair, readKeyPair, TlsReloader } from './tls.js';
-
-export interface StateHandle {
-  readonly state: RegistryState;
-  /** True once registry state can be trusted for routing. */
-  readonly isReady: () => boolean;
-  close(): Promise<void>;
-}
 
 export interface ServerOptions {
   readonly config: Config;

@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import type { MutateDeps } from '../admission/mutate.js';
 import type { Config } from '../config/schema.js';
-import type { StateHandle } from './run.js';
+import type { StateHandle } from '../state/state.js';
 
 class Holder {
   leases = 0;

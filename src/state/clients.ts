@@ -2,13 +2,13 @@
 // evicted when too many; a reload's pool keeps the clients whose files it cannot read.
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import { splitLocation } from '../reference/index.js';
 import {
   createRegistryClient,
   type RegistryClient,
   RegistrySetupError,
   type RequestEvent,
 } from '../registry/index.js';
-import { splitLocation } from '../routing/route.js';
 
 /**
  * Wildcard routes let pods name hosts the config does not list; this bounds how many clients they hold at once

@@ -1,14 +1,13 @@
 // Builds the registry state a process routes with, from the config: clients, health, caches and the prober.
 import type { Logger } from 'pino';
-import type { Metrics } from '../audit/metrics.js';
 import { type Config, RegistrySettings } from '../config/schema.js';
 import type { RequestEvent } from '../registry/index.js';
-import type { StateHandle } from '../server/run.js';
 import { ClientPool } from './clients.js';
 import { ContentSamples } from './content-samples.js';
 import { HealthTracker } from './health.js';
 import { LiveState } from './live-state.js';
-import { Prober } from './prober.js';
+import { type ProbeResult, Prober } from './prober.js';
+import type { StateHandle } from './state.js';
 
 export interface LiveStateHandle extends StateHandle {
   readonly samples: ContentSamples;
@@ -18,8 +17,20 @@ export interface LiveStateHandle extends StateHandle {
   readonly clients: ClientPool;
 }
 
+/**
+ * What the state reports as it works. The metrics module implements it; the state names only what it calls, so it
+ * depends on no layer above it.
+ */
+export interface StateMetrics {
+  recordRegistryRequest(event: RequestEvent): void;
+  recordProbe(result: ProbeResult): void;
+  recordCache(cache: 'tag' | 'presence', hit: boolean): void;
+  recordDigestMismatch(registry: string): void;
+  watchCacheSizes(sizes: () => { tag: number; presence: number }): void;
+}
+
 export interface StateOptions {
-  readonly metrics?: Metrics;
+  readonly metrics?: StateMetrics;
   /** Do not start background probes (one-shot commands probe on demand). */
   readonly probe?: boolean;
   /**

@@ -88,3 +88,11 @@ export interface RegistryState {
 
 export const locationKey = (location: RepositoryLocation): string =>
   `${location.registry}/${location.repository}`;
+
+/** The registry state a process routes with, and its life cycle: built from a config, replaced on reload. */
+export interface StateHandle {
+  readonly state: RegistryState;
+  /** True once registry state can be trusted for routing. */
+  readonly isReady: () => boolean;
+  close(): Promise<void>;
+}

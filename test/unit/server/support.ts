@@ -9,8 +9,7 @@ import { connect, type PeerCertificate } from 'node:tls';
 import { type Logger, pino } from 'pino';
 import { Agent, request } from 'undici';
 import { createCA, createServingCert, type KeyPair } from '../../../src/certs/generate.js';
-import type { StateHandle } from '../../../src/server/run.js';
-import type { RegistryState } from '../../../src/state/state.js';
+import type { RegistryState, StateHandle } from '../../../src/state/state.js';
 
 export interface CertDir {
   readonly dir: string;
