@@ -81,6 +81,19 @@ export function changedServerSettings(running: Config, next: Config): string[] {
   );
 }
 
+/**
+ * The cluster parts (learning, warm-up, repair) are started once with their settings and run for the process's
+ * life, so a change waits for a restart: the running config keeps the settings they run with.
+ */
+export function changedClusterSettings(running: Config, next: Config): string[] {
+  const keys = new Set([...Object.keys(running.cluster), ...Object.keys(next.cluster)]) as Set<
+    keyof Config['cluster']
+  >;
+  return [...keys]
+    .filter((key) => JSON.stringify(running.cluster[key]) !== JSON.stringify(next.cluster[key]))
+    .map((key) => `cluster.${key}`);
+}
+
 /** What the pull-secret sync was started with: it runs for the process's life, so only a restart applies changes. */
 const syncInputs = (config: Config): string =>
   JSON.stringify([config.pullSecretSync, pullSecretNames(config.registries)]);
@@ -164,12 +177,15 @@ export class ConfigReloader {
           { file, settings: ignored.map((key) => `server.${key}`) },
           'server settings changed; they apply on restart',
         );
+      const cluster = changedClusterSettings(running, parsed.config);
+      if (cluster.length > 0)
+        log.warn({ file, settings: cluster }, 'cluster settings changed; they apply on restart');
       if (syncInputs(running) !== syncInputs(parsed.config))
         log.warn(
           { file },
           'pull-secret sync settings or pull secret names changed; the sync applies them on restart',
         );
-      next = { ...parsed.config, server: running.server };
+      next = { ...parsed.config, server: running.server, cluster: running.cluster };
     }
 
     const { inputs, unreadable } = await readInputs(next, this.#inputs);

@@ -276,6 +276,23 @@ describe('config reload on a running server', () => {
     }
   });
 
+  it('warns that changed cluster settings wait for a restart, keeping the running ones in force', async () => {
+    const h = await serve('cluster', serverYaml() + mirrorRoute);
+    try {
+      const running = h.server.config.cluster;
+      await h.write(`${serverYaml()}cluster: { repair: { ratePerMinute: 7 } }\n${otherPrefixRoute}`);
+      assert.equal(await h.server.reloadConfig(), 'applied');
+      const warning = h.captured.lines.find(
+        (l) => l.msg === 'cluster settings changed; they apply on restart',
+      );
+      assert.deepEqual(warning?.settings, ['cluster.repair']);
+      assert.deepEqual(h.server.config.cluster, running);
+      assert.equal(await patched(h.server.port), false, 'the rest of the file applies');
+    } finally {
+      await h.server.close();
+    }
+  });
+
   it('treats an edit that changes nothing as no reload', async () => {
     const h = await serve('comment', serverYaml() + mirrorRoute);
     try {
