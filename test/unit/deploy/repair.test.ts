@@ -12,7 +12,7 @@ import {
   Role,
   RoleBinding,
 } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
-import { ServiceAccount } from 'kubernetes-models/v1';
+import { ConfigMap, ServiceAccount } from 'kubernetes-models/v1';
 import { parseConfigText } from '../../../src/config/load.js';
 import {
   byId,
@@ -118,6 +118,7 @@ describe('deploy/components/repair', () => {
 
   const webhook = (from = objects) => one(from, Deployment, 'regroute');
   const account = (from = objects) => one(from, ServiceAccount, 'regroute');
+  const environmentOf = (from: KubeObject[]) => one(from, ConfigMap, 'regroute-environment');
 
   it('renders the same objects as kubectl kustomize', () => {
     assert.deepEqual(byId(objects), byId(renderWithKubectl(overlayDir)));
@@ -127,7 +128,7 @@ describe('deploy/components/repair', () => {
     for (const object of objects) assertValid(object);
   });
 
-  it('adds three roles and their bindings, and changes only the webhook’s token, env and memory', () => {
+  it('adds three roles and their bindings, and changes only the webhook’s token, environment and memory', () => {
     const added = objects.filter((o) => !install.some((b) => idOf(b) === idOf(o))).map(idOf);
     assert.deepEqual(added.sort(), [
       'ClusterRole//regroute-cluster-pods',
@@ -140,6 +141,12 @@ describe('deploy/components/repair', () => {
     for (const before of install) {
       const after = objects.find((o) => idOf(o) === idOf(before));
       if (before.kind === 'Deployment' || before.kind === 'ServiceAccount') continue;
+      if (before.kind === 'ConfigMap' && before.metadata.name === 'regroute-environment') {
+        const { REGROUTE_CLUSTER, ...rest } = environmentOf(objects).data ?? {};
+        assert.equal(REGROUTE_CLUSTER, 'true');
+        assert.deepEqual({ ...after, data: rest }, before, 'only REGROUTE_CLUSTER added');
+        continue;
+      }
       assert.deepEqual(after, before, idOf(before));
     }
     const changed = structuredClone(webhook()) as unknown as KubeObject & {
@@ -147,7 +154,6 @@ describe('deploy/components/repair', () => {
     };
     const original = one(install, Deployment, 'regroute');
     changed.spec.template.spec.automountServiceAccountToken = false;
-    delete changed.spec.template.spec.containers[0]?.env;
     const container = changed.spec.template.spec.containers[0] as {
       resources: Record<string, { memory: string }>;
     };
@@ -175,8 +181,14 @@ describe('deploy/components/repair', () => {
   });
 
   it('turns config.cluster on through REGROUTE_CLUSTER, for the config the webhook reads', async () => {
-    const env = webhook().spec?.template.spec?.containers[0]?.env ?? [];
-    assert.deepEqual(env, [{ name: 'REGROUTE_CLUSTER', value: 'true' }]);
+    // In the ConfigMap the container reads with envFrom, leaving the container's own env list alone.
+    assert.equal(environmentOf(objects).data?.REGROUTE_CLUSTER, 'true');
+    assert.equal(webhook().spec?.template.spec?.containers[0]?.env, undefined);
+    assert.ok(
+      webhook().spec?.template.spec?.containers[0]?.envFrom?.some(
+        (source) => source.configMapRef?.name === environmentOf(objects).metadata?.name,
+      ),
+    );
     const mounted = configMapOf(objects).data?.['config.yaml'] ?? '';
     assert.equal(mounted, await readFile(join(deployDir, 'base', 'config.yaml'), 'utf8'));
     const before = process.env.REGROUTE_CLUSTER;
