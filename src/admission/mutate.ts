@@ -7,8 +7,15 @@ import { type Decision, decide, LEFT_FOR_A_FAULT, type Observation, unchanged } 
 import { observe } from '../routing/observe.js';
 import { type Candidate, matchRoute, type RouteMatch } from '../routing/route.js';
 import type { RegistryState } from '../state/state.js';
-import { buildPatch, ORIGINAL_IMAGES_ANNOTATION, type PatchPlan, proveApplies } from './patch.js';
-import { annotationOf, type ImageSite, imageSites, isObject, labelOf, pullSecretNames } from './pod.js';
+import {
+  buildPatch,
+  ORIGINAL_IMAGES_ANNOTATION,
+  type OriginalImages,
+  type PatchPlan,
+  parseOriginalImages,
+  proveApplies,
+} from './patch.js';
+import { annotationOf, type ImageSite, imageSites, labelOf, pullSecretNames, VOLUME_KIND } from './pod.js';
 import type { AdmissionRequest, AdmissionResponse } from './review.js';
 
 export const SKIP_LABEL = 'regroute.io/skip';
@@ -79,19 +86,20 @@ function sitesToRoute(request: AdmissionRequest): ImageSite[] | PodSkip {
   return 'operation';
 }
 
-/** The annotation regroute wrote on an earlier invocation, tolerating anything else found there. */
-function recordedOriginals(pod: unknown): Record<string, string> {
-  const raw = annotationOf(pod, ORIGINAL_IMAGES_ANNOTATION);
-  if (!raw) return {};
-  try {
-    const parsed: unknown = JSON.parse(raw);
-    if (!isObject(parsed)) return {};
-    return Object.fromEntries(
-      Object.entries(parsed).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
-    );
-  } catch {
-    return {};
-  }
+/** The part of the record that names a site's kind: image volumes apart from containers. */
+const recordOf = (originals: OriginalImages, site: ImageSite): Readonly<Record<string, string>> =>
+  site.kind === VOLUME_KIND ? originals.volumes : originals.containers;
+
+/**
+ * Whether a container or image volume the record names is missing from the pod: another webhook renamed it after
+ * regroute rewrote it, so it is no longer found by its name in the record.
+ */
+function renamedSince(originals: OriginalImages, sites: readonly ImageSite[]): boolean {
+  const missing = (recorded: Readonly<Record<string, string>>, names: Set<string>) =>
+    Object.keys(recorded).some((name) => !names.has(name));
+  const named = (volumes: boolean) =>
+    new Set(sites.filter((site) => (site.kind === VOLUME_KIND) === volumes).map((site) => site.name));
+  return missing(originals.containers, named(false)) || missing(originals.volumes, named(true));
 }
 
 const shortDigest = (digest: string | null) => (digest ? digest.slice(0, digest.indexOf(':') + 13) : '');
@@ -185,6 +193,20 @@ interface Routed {
   readonly image: string;
 }
 
+/** The record with the rewritten sites' original images added, each under its kind's part. */
+function recordWith(originals: OriginalImages, rewrites: readonly { site: ImageSite }[]): OriginalImages {
+  const added = (volumes: boolean) =>
+    Object.fromEntries(
+      rewrites
+        .filter(({ site }) => (site.kind === VOLUME_KIND) === volumes)
+        .map(({ site }) => [site.name, String(site.image)]),
+    );
+  return {
+    containers: { ...originals.containers, ...added(false) },
+    volumes: { ...originals.volumes, ...added(true) },
+  };
+}
+
 export async function mutate(
   request: AdmissionRequest,
   deps: MutateDeps,
@@ -205,16 +227,12 @@ export async function mutate(
   const { routes, registries, admission } = deps.config;
   const isEphemeralUpdate = request.operation === 'UPDATE';
   const podSecrets = pullSecretNames(pod);
-  const originals = recordedOriginals(pod);
-  // A container another webhook renamed after regroute rewrote it is no longer found by its name in the record; a
-  // recorded name missing from the pod says that happened, and a digest-pinned image is then taken as rewritten
-  // rather than routed again (which could move it along a chained route and add a second pull secret). On CREATE
-  // the sites are every container of the pod.
-  const recordedNames = Object.keys(originals);
-  const renamed =
-    !isEphemeralUpdate &&
-    recordedNames.length > 0 &&
-    ((names) => recordedNames.some((name) => !names.has(name)))(new Set(sites.map((site) => site.name)));
+  const originals = parseOriginalImages(annotationOf(pod, ORIGINAL_IMAGES_ANNOTATION));
+  // A container or volume another webhook renamed after regroute rewrote it is no longer found by its name in the
+  // record; a recorded name missing from the pod says that happened, and a digest-pinned image is then taken as
+  // rewritten rather than routed again (which could move it along a chained route and add a second pull secret).
+  // On CREATE the sites are every container and image volume of the pod.
+  const renamed = !isEphemeralUpdate && renamedSince(originals, sites);
   // An ephemeral container cannot bring a pull secret with it: the subresource changes nothing else in the pod.
   const canUse = (candidate: Candidate): boolean => {
     const secret = registries[candidate.registry]?.pullSecret;
@@ -230,7 +248,8 @@ export async function mutate(
       return { site, decision: unchanged('invalid-reference'), error: 'image is not a string' };
     }
     // Own entries only: a container named `constructor` was not recorded by anyone.
-    const recorded = Object.hasOwn(originals, site.name) ? originals[site.name] : undefined;
+    const record = recordOf(originals, site);
+    const recorded = Object.hasOwn(record, site.name) ? record[site.name] : undefined;
     if (recorded !== undefined && recorded !== site.image)
       return { site, decision: unchanged('already-rewritten') };
     const parsed = parseImage(site.image);
@@ -284,9 +303,7 @@ export async function mutate(
     rewrites,
     pullSecrets,
     // The ephemeralcontainers subresource ignores metadata changes, so the record goes only on CREATE.
-    originalImages: isEphemeralUpdate
-      ? null
-      : { ...originals, ...Object.fromEntries(rewrites.map(({ site }) => [site.name, String(site.image)])) },
+    originalImages: isEphemeralUpdate ? null : recordWith(originals, rewrites),
   };
   const ops = buildPatch(pod, plan);
   const proof = proveApplies(pod, ops);

@@ -1,8 +1,56 @@
 // The JSON patch regroute returns: explicit operations built by hand, and proven by applying them before they leave.
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
-import { type ImageSite, isObject, metadataOf, specOf } from './pod.js';
+import { type ImageSite, imageFieldOf, isObject, metadataOf, specOf } from './pod.js';
 
 export const ORIGINAL_IMAGES_ANNOTATION = 'regroute.io/original-images';
+
+/**
+ * Where the annotation records image volumes: under this one key, as an object of volume name → original reference
+ * (`{"app":"nginx:1.27","spec.volumes":{"models":"registry.example/models:v3"}}`). Containers keep their entries
+ * of name → image at the top level, as every version of regroute wrote them. A reader that knows only containers
+ * keeps the string entries and skips this object, so it neither misreads a volume as a container nor takes the
+ * key for a renamed container; no container can be named so (a container name is a DNS label, without dots).
+ */
+export const VOLUMES_RECORD_KEY = 'spec.volumes';
+
+/** What the annotation records: the image each rewritten container and image volume had before regroute. */
+export interface OriginalImages {
+  readonly containers: Readonly<Record<string, string>>;
+  readonly volumes: Readonly<Record<string, string>>;
+}
+
+export const NO_ORIGINALS: OriginalImages = { containers: {}, volumes: {} };
+
+const stringEntries = (value: Record<string, unknown>): Record<string, string> =>
+  Object.fromEntries(
+    Object.entries(value).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
+  );
+
+/** The record an earlier invocation wrote, tolerating anything else found in the annotation. */
+export function parseOriginalImages(raw: string | undefined): OriginalImages {
+  if (!raw) return NO_ORIGINALS;
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    if (!isObject(parsed)) return NO_ORIGINALS;
+    const volumes = Object.hasOwn(parsed, VOLUMES_RECORD_KEY) ? parsed[VOLUMES_RECORD_KEY] : undefined;
+    return { containers: stringEntries(parsed), volumes: isObject(volumes) ? stringEntries(volumes) : {} };
+  } catch {
+    return NO_ORIGINALS;
+  }
+}
+
+/** The annotation's value: containers at the top level, image volumes (when any) under VOLUMES_RECORD_KEY. */
+export function formatOriginalImages(record: OriginalImages): string {
+  // Built from entries, so that a container named __proto__ is an entry like any other.
+  const entries: [string, unknown][] = Object.entries(record.containers);
+  if (Object.keys(record.volumes).length > 0) {
+    // The volumes' object wins over a container of that name, which the apiserver would refuse anyway.
+    const at = entries.findIndex(([name]) => name === VOLUMES_RECORD_KEY);
+    if (at !== -1) entries.splice(at, 1);
+    entries.push([VOLUMES_RECORD_KEY, Object.fromEntries(Object.entries(record.volumes))]);
+  }
+  return JSON.stringify(Object.fromEntries(entries));
+}
 
 /** One segment of an RFC 6901 pointer: `~` and `/` are escaped, in that order (most segments have neither). */
 const escaped = (segment: string | number): string => {
@@ -17,14 +65,14 @@ export interface PatchPlan {
   readonly rewrites: readonly { readonly site: ImageSite; readonly target: string }[];
   /** Secret names to append to imagePullSecrets, already free of the pod's own. */
   readonly pullSecrets: readonly string[];
-  /** The annotation's new value (container name → original image), or null to leave it alone. */
-  readonly originalImages: Readonly<Record<string, string>> | null;
+  /** The annotation's new record, or null to leave it alone. */
+  readonly originalImages: OriginalImages | null;
 }
 
 export function buildPatch(pod: unknown, plan: PatchPlan): Operation[] {
   const ops: Operation[] = plan.rewrites.map(({ site, target }) => ({
     op: 'replace',
-    path: pointer('spec', site.kind, site.index, 'image'),
+    path: pointer(...imageFieldOf(site)),
     value: target,
   }));
 
@@ -40,7 +88,7 @@ export function buildPatch(pod: unknown, plan: PatchPlan): Operation[] {
   }
 
   if (plan.originalImages) {
-    const value = JSON.stringify(plan.originalImages);
+    const value = formatOriginalImages(plan.originalImages);
     const metadata = metadataOf(pod);
     // RFC 6902 `add` cannot create intermediate objects: a pod without annotations gets the whole map.
     if (!metadata) {

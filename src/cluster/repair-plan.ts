@@ -1,7 +1,7 @@
 // Which containers of a pod are stuck pulling, what routing them means, and the patch and Events that say so. Pure.
 import type { CoreV1Event } from '@kubernetes/client-node';
 import type { Operation } from 'fast-json-patch';
-import { buildPatch, pointer } from '../admission/patch.js';
+import { buildPatch, parseOriginalImages, pointer } from '../admission/patch.js';
 import type { ImageSite } from '../admission/pod.js';
 import type { Config } from '../config/schema.js';
 import type { ContainerRecord, PodRecord } from '../kube/pod-record.js';
@@ -120,8 +120,12 @@ export function repairPatch(
     // A pod's imagePullSecrets cannot change after it is created.
     pullSecrets: [],
     originalImages: {
-      ...originals,
-      ...Object.fromEntries(rewrites.map(({ container, original }) => [container.name, original])),
+      containers: {
+        ...originals,
+        ...Object.fromEntries(rewrites.map(({ container, original }) => [container.name, original])),
+      },
+      // What admission recorded of image volumes stays as it was.
+      volumes: parseOriginalImages(pod.originals).volumes,
     },
   });
   return [

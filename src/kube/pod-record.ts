@@ -1,6 +1,6 @@
 // A pod as regroute keeps it in memory: only what learning and repair read, with repeated strings shared.
 import { SKIP_LABEL } from '../admission/mutate.js';
-import { ORIGINAL_IMAGES_ANNOTATION } from '../admission/patch.js';
+import { ORIGINAL_IMAGES_ANNOTATION, parseOriginalImages } from '../admission/patch.js';
 import { type ContainerKind, isObject } from '../admission/pod.js';
 
 /** The annotation the kubelet puts on a static pod's mirror (as admission skips it, so does repair). */
@@ -173,16 +173,10 @@ export function podRecord(pod: unknown, interner: Interner): PodRecord | undefin
 
 export const podKey = (pod: { namespace: string; name: string }): string => `${pod.namespace}/${pod.name}`;
 
-/** The regroute.io/original-images annotation read back: container name → the image before regroute changed it. */
+/**
+ * The regroute.io/original-images annotation read back: container name → the image before regroute changed it
+ * (image volumes, recorded apart, cannot change once the pod exists).
+ */
 export function originalImages(pod: Pick<PodRecord, 'originals'>): Record<string, string> {
-  if (!pod.originals) return {};
-  try {
-    const parsed: unknown = JSON.parse(pod.originals);
-    if (!isObject(parsed)) return {};
-    return Object.fromEntries(
-      Object.entries(parsed).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
-    );
-  } catch {
-    return {};
-  }
+  return { ...parseOriginalImages(pod.originals).containers };
 }

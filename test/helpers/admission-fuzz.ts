@@ -108,7 +108,7 @@ const wrongValue: fc.Arbitrary<Json> = fc.oneof(
 
 /** Where a mutation lands: anywhere, or (more often) where regroute reads. */
 const INTERESTING =
-  /^(apiVersion|kind|request(\.(uid|kind|resource|operation|subResource|object|oldObject|dryRun))?(\.(spec|metadata)(\.(containers|initContainers|ephemeralContainers|imagePullSecrets|annotations|labels)(\.\d+(\.(name|image))?)?)?)?)$/;
+  /^(apiVersion|kind|request(\.(uid|kind|resource|operation|subResource|object|oldObject|dryRun))?(\.(spec|metadata)(\.(containers|initContainers|ephemeralContainers|volumes|imagePullSecrets|annotations|labels)(\.\d+(\.(name|image(\.reference)?))?)?)?)?)$/;
 
 export type Mutation =
   | { op: 'replace'; at: number; interesting: boolean; value: Json }

@@ -1,9 +1,9 @@
-// Generated Pods as the apiserver hands them to a mutating webhook: any number of containers of each kind, names
-// that are hostile to JSON pointers and to plain objects, existing annotations and pull secrets, and the record an
-// earlier invocation of regroute (or someone else) left behind.
+// Generated Pods as the apiserver hands them to a mutating webhook: any number of containers of each kind, image
+// volumes among other volumes, names that are hostile to JSON pointers and to plain objects, existing annotations
+// and pull secrets, and the record an earlier invocation of regroute (or someone else) left behind.
 import fc from 'fast-check';
 import { SKIP_LABEL } from '../../src/admission/mutate.js';
-import { ORIGINAL_IMAGES_ANNOTATION } from '../../src/admission/patch.js';
+import { ORIGINAL_IMAGES_ANNOTATION, VOLUMES_RECORD_KEY } from '../../src/admission/patch.js';
 import { CONTAINER_KINDS, type ContainerKind } from '../../src/admission/pod.js';
 import { SECRETS } from './routing-world.js';
 
@@ -11,6 +11,13 @@ export interface Container {
   name: string;
   image?: string;
   imagePullPolicy?: string;
+}
+
+/** A volume: an image volume (Kubernetes 1.31+), whose reference is optional in the schema, or another source. */
+export interface Volume {
+  name: string;
+  image?: { reference?: string; pullPolicy?: string };
+  emptyDir?: Record<string, never>;
 }
 
 export interface GeneratedPod {
@@ -28,6 +35,7 @@ export interface GeneratedPod {
     initContainers?: Container[];
     ephemeralContainers?: Container[];
     imagePullSecrets?: { name: string }[];
+    volumes?: Volume[];
     restartPolicy: string;
   };
 }
@@ -79,16 +87,69 @@ const containers = (image: fc.Arbitrary<string>, max: number) =>
       ),
     );
 
+/** Between none and a few volumes, image volumes (now and then without a reference) among others. */
+const volumes = (image: fc.Arbitrary<string>) =>
+  fc.array(
+    fc.oneof(
+      {
+        weight: 3,
+        arbitrary: fc
+          .record({
+            name: containerName,
+            reference: fc.option(image, { nil: undefined, freq: 15 }),
+            pullPolicy: fc.constantFrom('Always', 'IfNotPresent', undefined),
+          })
+          .map(({ name, reference, pullPolicy }): Volume => {
+            const source = {
+              ...(reference === undefined ? {} : { reference }),
+              ...(pullPolicy === undefined ? {} : { pullPolicy }),
+            };
+            return { name, image: source };
+          }),
+      },
+      { weight: 1, arbitrary: containerName.map((name): Volume => ({ name, emptyDir: {} })) },
+    ),
+    { maxLength: 4 },
+  );
+
+/** Entries of name → image for some of `names`, and a name no longer in the pod. */
+const entriesOf = (names: readonly string[], image: fc.Arbitrary<string>) =>
+  fc.uniqueArray(fc.tuple(fc.constantFrom(...names, 'gone'), image), {
+    selector: ([name]) => name,
+    maxLength: 4,
+  });
+
 /** What an annotation left by someone may hold: a valid record, or what regroute must survive reading. */
-const recordedOriginals = (names: readonly string[], image: fc.Arbitrary<string>) =>
+const recordedOriginals = (
+  names: readonly string[],
+  volumeNames: readonly string[],
+  image: fc.Arbitrary<string>,
+) =>
   fc.oneof(
-    fc.constantFrom('not json', '[]', '"x"', 'null', '{}', '{"web": 5}', '{"web": null, "x": ["a"]}'),
+    fc.constantFrom(
+      'not json',
+      '[]',
+      '"x"',
+      'null',
+      '{}',
+      '{"web": 5}',
+      '{"web": null, "x": ["a"]}',
+      `{"${VOLUMES_RECORD_KEY}": "x"}`,
+      `{"${VOLUMES_RECORD_KEY}": ["a"]}`,
+    ),
     fc
-      .uniqueArray(fc.tuple(fc.constantFrom(...names, 'gone'), image), {
-        selector: ([name]) => name,
-        maxLength: 4,
+      .record({
+        containers: entriesOf(names, image),
+        volumes: fc.option(entriesOf(volumeNames, image), { nil: undefined }),
       })
-      .map((entries) => JSON.stringify(Object.fromEntries(entries))),
+      .map(({ containers, volumes }) =>
+        JSON.stringify(
+          Object.fromEntries([
+            ...containers,
+            ...(volumes ? [[VOLUMES_RECORD_KEY, Object.fromEntries(volumes)]] : []),
+          ]),
+        ),
+      ),
   );
 
 export interface PodOptions {
@@ -100,10 +161,12 @@ export function pod(image: fc.Arbitrary<string>, { maxPerKind }: PodOptions): fc
   return fc
     .record({
       kinds: fc.tuple(...CONTAINER_KINDS.map(() => containers(image, maxPerKind))),
+      volumes: volumes(image),
       present: fc.record({
         initContainers: fc.boolean(),
         ephemeralContainers: fc.boolean(),
         imagePullSecrets: fc.boolean(),
+        volumes: fc.boolean(),
         annotations: fc.boolean(),
         labels: fc.boolean(),
       }),
@@ -115,7 +178,7 @@ export function pod(image: fc.Arbitrary<string>, { maxPerKind }: PodOptions): fc
       skip: fc.nat(30).map((n) => n === 0),
       named: fc.boolean(),
     })
-    .chain(({ kinds, present, secrets, otherAnnotations, skip, named }) => {
+    .chain(({ kinds, volumes, present, secrets, otherAnnotations, skip, named }) => {
       // Container names are unique across kinds in a Pod: duplicates are renamed, keeping their hostile characters.
       const seen = new Set<string>();
       const byKind = new Map<ContainerKind, Container[]>();
@@ -131,8 +194,18 @@ export function pod(image: fc.Arbitrary<string>, { maxPerKind }: PodOptions): fc
         );
       }
       const names = [...seen];
+      // Volume names are unique among volumes, apart from container names.
+      const volumeNames = new Set<string>();
+      const podVolumes = volumes.map((volume, index) => {
+        let { name } = volume;
+        while (volumeNames.has(name)) name = `${name}-v${index}`;
+        volumeNames.add(name);
+        return { ...volume, name };
+      });
       return fc
-        .option(recordedOriginals(names.length > 0 ? names : ['web'], image), { nil: undefined })
+        .option(recordedOriginals(names.length > 0 ? names : ['web'], [...volumeNames, 'data'], image), {
+          nil: undefined,
+        })
         .map((recorded): GeneratedPod => {
           const annotations = {
             ...otherAnnotations,
@@ -156,6 +229,7 @@ export function pod(image: fc.Arbitrary<string>, { maxPerKind }: PodOptions): fc
                 ? { ephemeralContainers: byKind.get('ephemeralContainers') ?? [] }
                 : {}),
               ...(present.imagePullSecrets ? { imagePullSecrets: secrets.map((name) => ({ name })) } : {}),
+              ...(present.volumes ? { volumes: podVolumes } : {}),
               restartPolicy: 'Always',
             },
           };

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import fastJsonPatch from 'fast-json-patch';
 import { type MutateOutcome, mutate } from '../../../src/admission/mutate.js';
-import { ORIGINAL_IMAGES_ANNOTATION } from '../../../src/admission/patch.js';
+import { ORIGINAL_IMAGES_ANNOTATION, VOLUMES_RECORD_KEY } from '../../../src/admission/patch.js';
 import { CONTAINER_KINDS } from '../../../src/admission/pod.js';
 import type { AdmissionRequest } from '../../../src/admission/review.js';
 import { parseReference } from '../../../src/reference/index.js';
@@ -97,24 +97,47 @@ function applied<T>(object: T, outcome: MutateOutcome): T {
   return fastJsonPatch.applyPatch(structuredClone(object), ops, true, false).newDocument as T;
 }
 
-/** The record regroute reads back: container name → original image, whatever else the annotation held. */
-function recorded(p: GeneratedPod): Record<string, string> {
+interface Record2 {
+  containers: Record<string, string>;
+  volumes: Record<string, string>;
+}
+
+const strings = (value: unknown): Record<string, string> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? Object.fromEntries(Object.entries(value).filter(([, v]) => typeof v === 'string'))
+    : {};
+
+/**
+ * The record regroute reads back: container name → original image at the top level, image volume name → original
+ * reference under VOLUMES_RECORD_KEY, whatever else the annotation held.
+ */
+function recorded(p: GeneratedPod): Record2 {
   try {
     const parsed: unknown = JSON.parse(p.metadata.annotations?.[ORIGINAL_IMAGES_ANNOTATION] ?? '');
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return {};
-    return Object.fromEntries(Object.entries(parsed).filter(([, v]) => typeof v === 'string'));
+    const volumes = (parsed as Record<string, unknown> | null)?.[VOLUMES_RECORD_KEY];
+    return { containers: strings(parsed), volumes: strings(volumes) };
   } catch {
-    return {};
+    return { containers: {}, volumes: {} };
   }
 }
 
-const containersOf = (p: GeneratedPod) =>
-  CONTAINER_KINDS.flatMap((kind) => (p.spec[kind] ?? []).map((c: Container, index) => ({ kind, index, c })));
+/** Every place of the pod naming an image: containers of each kind, then image volumes. */
+function sitesOf(p: GeneratedPod) {
+  return [
+    ...CONTAINER_KINDS.flatMap((kind) =>
+      (p.spec[kind] ?? []).map((c: Container, index) => ({ kind, index, name: c.name, image: c.image })),
+    ),
+    ...(p.spec.volumes ?? []).flatMap((v, index) =>
+      v.image ? [{ kind: 'volumes' as const, index, name: v.name, image: v.image.reference }] : [],
+    ),
+  ];
+}
 
 /** The pod with what regroute may change taken out: images, pull secrets and its own annotation. */
 function withoutRegrouteFields(p: GeneratedPod): unknown {
   const copy = structuredClone(p) as GeneratedPod;
-  for (const { c } of containersOf(copy)) delete c.image;
+  for (const kind of CONTAINER_KINDS) for (const c of copy.spec[kind] ?? []) delete c.image;
+  for (const v of copy.spec.volumes ?? []) delete v.image?.reference;
   delete copy.spec.imagePullSecrets;
   if (copy.metadata.annotations) {
     delete copy.metadata.annotations[ORIGINAL_IMAGES_ANNOTATION];
@@ -183,9 +206,10 @@ describe('mutate() over generated pods and registry worlds', () => {
             decision.target ? [[`${site.kind}/${site.index}`, decision.target]] : [],
           ),
         );
-        for (const { kind, index, c } of containersOf(after)) {
-          const was = before.spec[kind]?.[index]?.image;
-          assert.equal(c.image, targets.get(`${kind}/${index}`) ?? was, `${kind}[${index}] "${c.name}"`);
+        const was = new Map(sitesOf(before).map((site) => [`${site.kind}/${site.index}`, site.image]));
+        for (const { kind, index, name, image } of sitesOf(after)) {
+          const key = `${kind}/${index}`;
+          assert.equal(image, targets.get(key) ?? was.get(key), `${kind}[${index}] "${name}"`);
         }
         if (s.operation === 'ephemeral-update') {
           assert.deepEqual(after.metadata, before.metadata, 'the subresource changes no metadata');
@@ -261,7 +285,7 @@ describe('mutate() over generated pods and registry worlds', () => {
     );
   });
 
-  it('records the original image of exactly the containers it rewrote, keeping earlier records', async (t) => {
+  it('records the original image of exactly the containers and image volumes it rewrote, keeping earlier records', async (t) => {
     await checkProperty(
       t,
       pods,
@@ -275,38 +299,49 @@ describe('mutate() over generated pods and registry worlds', () => {
         const earlier = recorded(before);
         const record = recorded(after);
         // Built from entries, so that a container named __proto__ is an entry like any other.
-        const expected = Object.fromEntries([
-          ...Object.entries(earlier),
-          ...rewritten.map(({ site }) => [site.name, site.image]),
-        ]);
-        assert.deepEqual(record, expected);
-        return `${rewritten.length} recorded`;
+        const expected = (volumes: boolean, had: Record<string, string>) =>
+          Object.fromEntries([
+            ...Object.entries(had),
+            ...rewritten
+              .filter(({ site }) => (site.kind === 'volumes') === volumes)
+              .map(({ site }) => [site.name, site.image]),
+          ]);
+        assert.deepEqual(record, {
+          containers: expected(false, earlier.containers),
+          volumes: expected(true, earlier.volumes),
+        });
+        const volumes = rewritten.filter(({ site }) => site.kind === 'volumes').length;
+        return `${rewritten.length} recorded${volumes > 0 ? ', image volumes among them' : ''}`;
       },
       RUNS,
     );
   });
 
-  it('treats a container as rewritten earlier only when the record names it with another image', async (t) => {
+  it('treats a container or image volume as rewritten earlier only when the record names it with another image', async (t) => {
     await checkProperty(
       t,
       pods,
       async (s) => {
         const { before, outcome } = await admit(s);
         const earlier = recorded(before);
-        // A recorded container missing from a created pod was renamed since: a digest-pinned image not in the
-        // record is then taken as rewritten too.
-        const names = new Set(
-          CONTAINER_KINDS.flatMap((kind) => (before.spec[kind] ?? []).map((c) => c.name)),
-        );
-        const renamed = s.operation === 'CREATE' && Object.keys(earlier).some((name) => !names.has(name));
+        // A recorded container or volume missing from a created pod was renamed since: a digest-pinned image not in
+        // the record is then taken as rewritten too.
+        const sites = sitesOf(before);
+        const missing = (record: Record<string, string>, volumes: boolean) => {
+          const names = new Set(sites.filter((x) => (x.kind === 'volumes') === volumes).map((x) => x.name));
+          return Object.keys(record).some((name) => !names.has(name));
+        };
+        const renamed =
+          s.operation === 'CREATE' && (missing(earlier.containers, false) || missing(earlier.volumes, true));
         for (const { site, decision } of outcome.decisions) {
           const image = typeof site.image === 'string' ? parseReference(site.image) : null;
+          const record = site.kind === 'volumes' ? earlier.volumes : earlier.containers;
           const claimed =
             typeof site.image === 'string' &&
-            (Object.hasOwn(earlier, site.name)
-              ? earlier[site.name] !== site.image
+            (Object.hasOwn(record, site.name)
+              ? record[site.name] !== site.image
               : renamed && image?.ok === true && image.reference.digest !== null);
-          assert.equal(decision.reason === 'already-rewritten', claimed, `container "${site.name}"`);
+          assert.equal(decision.reason === 'already-rewritten', claimed, `${site.kind} "${site.name}"`);
         }
         return label(outcome, s.operation);
       },

@@ -46,8 +46,12 @@ function world(down: string[] = [], reviews = admissionReviews()): MemoryState {
   for (const { review } of reviews) {
     const spec =
       ((review.request as Record<string, unknown>).object as { spec?: Record<string, unknown> })?.spec ?? {};
-    for (const kind of ['containers', 'initContainers', 'ephemeralContainers']) {
-      for (const container of (spec[kind] as { image?: string }[] | undefined) ?? []) {
+    const volumes = ((spec.volumes as { image?: { reference?: string } }[] | undefined) ?? []).map((v) => ({
+      image: v.image?.reference,
+    }));
+    for (const kind of ['containers', 'initContainers', 'ephemeralContainers', 'volumes']) {
+      const sites = kind === 'volumes' ? volumes : ((spec[kind] as { image?: string }[] | undefined) ?? []);
+      for (const container of sites) {
         const parsed = parseReference(container.image ?? '');
         if (!parsed.ok) continue;
         const { registry, repository, tag, digest } = parsed.reference;
@@ -132,6 +136,137 @@ describe('mutate', () => {
       outcome.response.warnings?.[0] ?? '',
       /rerouted to mirror\.local:5000\/hub\/library\/(busybox|nginx).*source-unhealthy/,
     );
+  });
+
+  it('routes image volumes like containers: reference rewritten, pull secret added, original recorded apart', async () => {
+    const req = request('pod-create-image-volume.json');
+    const outcome = await mutate(req, deps(world(['docker.io', 'registry.local:5000'])), noDeadline());
+    assert.deepEqual(
+      outcome.decisions.map((d) => [d.site.kind, d.site.name, d.decision.reason]),
+      [
+        ['containers', 'server', 'source-unhealthy'],
+        ['volumes', 'models', 'source-unhealthy'],
+        ['volumes', 'tools', 'source-unhealthy'],
+      ],
+    );
+    assert.deepEqual(
+      patchOf(outcome.response)
+        .map((op) => op.path)
+        .filter((path) => path.startsWith('/spec/volumes')),
+      ['/spec/volumes/0/image/reference', '/spec/volumes/1/image/reference'],
+    );
+    type Volume = { name: string; image?: { reference: string; pullPolicy: string }; configMap?: unknown };
+    const pod = applyResponse(req.object, outcome.response) as {
+      spec: { volumes: Volume[]; imagePullSecrets: { name: string }[] };
+      metadata: { annotations: Record<string, string> };
+    };
+    assertValidPod(pod);
+    const models = digestOf('registry.local:5000/team/models:v3');
+    assert.deepEqual(pod.spec.volumes[0]?.image, {
+      reference: `mirror.local:5000/team/models:v3@${models}`,
+      pullPolicy: 'IfNotPresent',
+    });
+    assert.match(
+      pod.spec.volumes[1]?.image?.reference ?? '',
+      /^mirror\.local:5000\/hub\/library\/busybox:1\.36@/,
+    );
+    // Other volume sources are not images: left as they were.
+    assert.deepEqual(pod.spec.volumes.slice(2), (req.object as typeof pod).spec.volumes.slice(2));
+    assert.deepEqual(pod.spec.imagePullSecrets, [{ name: 'teamregcred' }, { name: 'mirror-pull' }]);
+    assert.deepEqual(JSON.parse(pod.metadata.annotations[ORIGINAL_IMAGES_ANNOTATION] ?? '{}'), {
+      server: 'docker.io/library/python:3.12',
+      'spec.volumes': {
+        models: 'registry.local:5000/team/models:v3',
+        tools: 'docker.io/library/busybox:1.36',
+      },
+    });
+    assert.ok(
+      outcome.response.warnings?.some((w) => w.startsWith('regroute: volumes "models" image registry.local')),
+      String(outcome.response.warnings),
+    );
+    const audit = auditRecords(req, outcome, 1).find((r) => r.container === 'models');
+    assert.equal(audit?.containerKind, 'volumes');
+    assert.equal(audit?.to, `mirror.local:5000/team/models:v3@${models}`);
+
+    // Invoked again on the pod it patched: every image, volumes included, is taken as rewritten.
+    const again = await mutate(
+      { ...req, object: pod },
+      deps(world(['docker.io', 'registry.local:5000'])),
+      noDeadline(),
+    );
+    assert.equal(again.response.patch, undefined);
+    assert.ok(again.decisions.every((d) => d.decision.reason === 'already-rewritten'));
+  });
+
+  it('writes a record an older regroute reads as it always did: containers only, no volume taken for a renamed container', async () => {
+    const req = request('pod-create-image-volume.json');
+    const outcome = await mutate(req, deps(world(['registry.local:5000'])), noDeadline());
+    const pod = applyResponse(req.object, outcome.response) as {
+      metadata: { annotations: Record<string, string> };
+    };
+    const raw = JSON.parse(pod.metadata.annotations[ORIGINAL_IMAGES_ANNOTATION] ?? '{}') as Record<
+      string,
+      unknown
+    >;
+    // What every earlier version kept of it: the string entries, each a container name of the pod.
+    const olderReading = Object.entries(raw).filter(([, value]) => typeof value === 'string');
+    assert.deepEqual(olderReading, []);
+    assert.deepEqual(raw, { 'spec.volumes': { models: 'registry.local:5000/team/models:v3' } });
+  });
+
+  it('reads a record an older regroute wrote (containers only) and one it cannot use, routing the volumes anyway', async () => {
+    for (const recorded of [
+      '{"server":"docker.io/library/python:3.12"}',
+      '{"spec.volumes":"x"}',
+      'not json',
+    ]) {
+      const req = request('pod-create-image-volume.json');
+      const object = req.object as { metadata: Record<string, unknown> };
+      object.metadata.annotations = { [ORIGINAL_IMAGES_ANNOTATION]: recorded };
+      const outcome = await mutate(req, deps(world(['registry.local:5000'])), noDeadline());
+      const models = outcome.decisions.find((d) => d.site.name === 'models');
+      assert.equal(models?.decision.reason, 'source-unhealthy', recorded);
+      const pod = applyResponse(req.object, outcome.response) as {
+        metadata: { annotations: Record<string, string> };
+      };
+      const record = JSON.parse(pod.metadata.annotations[ORIGINAL_IMAGES_ANNOTATION] ?? '{}');
+      assert.deepEqual(record['spec.volumes'], { models: 'registry.local:5000/team/models:v3' }, recorded);
+    }
+  });
+
+  it('counts image volumes toward the image cap, after every container', async () => {
+    const req = request('pod-create-image-volume.json');
+    const object = req.object as { spec: { containers: { name: string; image: string }[] } };
+    object.spec.containers = Array.from({ length: MAX_IMAGES_PER_REVIEW - 1 }, (_, i) => ({
+      name: `c${i}`,
+      image: 'docker.io/library/python:3.12',
+    }));
+    const outcome = await mutate(req, deps(world(['registry.local:5000'])), noDeadline());
+    const volumes = outcome.decisions.filter((d) => d.site.kind === 'volumes');
+    assert.deepEqual(
+      volumes.map((d) => [d.site.name, d.decision.reason]),
+      [
+        ['models', 'source-unhealthy'],
+        ['tools', 'image-cap'],
+      ],
+    );
+  });
+
+  it('leaves a volume without a reference, or with one that is not a string, as it is', async () => {
+    const req = request('pod-create-image-volume.json');
+    const object = req.object as { spec: { volumes: Record<string, unknown>[] } };
+    object.spec.volumes[0] = { name: 'models', image: { pullPolicy: 'Always' } };
+    object.spec.volumes[1] = { name: 'tools', image: { reference: 7 } };
+    const outcome = await mutate(req, deps(world(SOURCES)), noDeadline());
+    const volumes = outcome.decisions.filter((d) => d.site.kind === 'volumes');
+    assert.deepEqual(
+      volumes.map((d) => [d.site.name, d.decision.reason, d.error]),
+      [
+        ['models', 'invalid-reference', 'image is not a string'],
+        ['tools', 'invalid-reference', 'image is not a string'],
+      ],
+    );
+    assert.ok(!patchOf(outcome.response).some((op) => op.path.startsWith('/spec/volumes')));
   });
 
   it('is idempotent on reinvocation: rewritten containers stay, new ones are handled', async () => {
@@ -227,6 +362,24 @@ describe('mutate', () => {
       dry.decisions.map((d) => [d.site.name, d.decision.reason, d.decision.target]),
       real.decisions.map((d) => [d.site.name, d.decision.reason, d.decision.target]),
     );
+  });
+
+  it('leaves image volumes alone on the ephemeral containers subresource', async () => {
+    const req = request('pod-ephemeral-update.json');
+    const withVolume = structuredClone(req) as AdmissionRequest & {
+      object: { spec: Record<string, unknown> };
+      oldObject: { spec: Record<string, unknown> };
+    };
+    const volumes = [{ name: 'models', image: { reference: 'docker.io/library/busybox:1.36' } }];
+    withVolume.object.spec.volumes = volumes;
+    withVolume.oldObject.spec.volumes = volumes;
+    withVolume.object.spec.imagePullSecrets = [{ name: 'mirror-pull' }];
+    const outcome = await mutate(withVolume, deps(world(['docker.io'])), noDeadline());
+    assert.deepEqual(
+      outcome.decisions.map((d) => d.site.kind),
+      ['ephemeralContainers'],
+    );
+    assert.ok(!patchOf(outcome.response).some((op) => op.path.startsWith('/spec/volumes')));
   });
 
   it('routes only new ephemeral containers on their subresource, without touching pull secrets or annotations', async () => {

@@ -13,7 +13,7 @@ const image = fc.constantFrom(
   `registry.local:5000/team/app@sha256:${'a'.repeat(64)}`,
 );
 
-/** A plan as mutate builds it: some containers rewritten, pull secrets added, the record written or not. */
+/** A plan as mutate builds it: some containers and image volumes rewritten, pull secrets added, the record or not. */
 const podAndPlan = pod(image, { maxPerKind: 8 }).chain((generated) => {
   const sites = imageSites(generated);
   return fc
@@ -29,7 +29,16 @@ const podAndPlan = pod(image, { maxPerKind: 8 }).chain((generated) => {
           target: `mirror.local:5000/${site.index}@sha256:${'b'.repeat(64)}`,
         })),
         pullSecrets,
-        originalImages: record ? Object.fromEntries(rewritten.map((s) => [s.name, String(s.image)])) : null,
+        originalImages: record
+          ? {
+              containers: Object.fromEntries(
+                rewritten.filter((s) => s.kind !== 'volumes').map((s) => [s.name, String(s.image)]),
+              ),
+              volumes: Object.fromEntries(
+                rewritten.filter((s) => s.kind === 'volumes').map((s) => [s.name, String(s.image)]),
+              ),
+            }
+          : null,
       };
       return { generated, plan };
     });
@@ -57,6 +66,8 @@ const segment = fc.constantFrom(
   'initContainers',
   'ephemeralContainers',
   'imagePullSecrets',
+  'volumes',
+  'reference',
   'annotations',
   'labels',
   'image',
@@ -85,6 +96,8 @@ const oddOps: fc.Arbitrary<Operation[]> = fc.array(
         '/spec/containers/-',
         '/spec/containers/0/env/-',
         '/spec/initContainers/0/image',
+        '/spec/volumes/0/image/reference',
+        '/spec/volumes/1/image',
         '/spec/imagePullSecrets',
         '/spec/imagePullSecrets/-',
         '/spec/imagePullSecrets/0',

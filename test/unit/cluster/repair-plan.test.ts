@@ -175,6 +175,23 @@ describe('repairPatch', () => {
       migrate: 'registry.example.com/team/migrate:7',
     });
   });
+  it('keeps what admission recorded of image volumes, which an older reading of the record would drop', () => {
+    const volumes = { models: 'registry.example.com/team/models:v3' };
+    const { raw, pod } = stuckPod((p) => {
+      p.metadata.annotations['regroute.io/original-images'] = JSON.stringify({ 'spec.volumes': volumes });
+    });
+    assert.deepEqual(originalImages(pod), {}, 'no container recorded');
+    const [web] = stuckContainers(pod);
+    assert.ok(web);
+    const ops = repairPatch(pod, originalImages(pod), [
+      { container: web, target: `mirror.example.com/team/web:1.4.2@${D1}`, original: web.image },
+    ]);
+    const patched = fastJsonPatch.applyPatch(structuredClone(raw), ops, true, false).newDocument;
+    assert.deepEqual(JSON.parse(patched.metadata.annotations['regroute.io/original-images']), {
+      web: 'registry.example.com/team/web:1.4.2',
+      'spec.volumes': volumes,
+    });
+  });
 });
 
 describe('Events', () => {

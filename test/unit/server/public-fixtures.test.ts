@@ -80,16 +80,38 @@ function sourcesDown(config: ReturnType<typeof parseConfig>, images: readonly st
 
 const CONTAINER_KINDS = ['initContainers', 'containers', 'ephemeralContainers'] as const;
 
-/** Every container image of a pod spec, with the JSON pointer to it. */
-function imagesOf(spec: Any): { path: string; image: string; name: string }[] {
-  return CONTAINER_KINDS.flatMap((kind) =>
-    ((spec?.[kind] ?? []) as Any[]).map((container, index) => ({
-      path: `/spec/${kind}/${index}/image`,
-      image: container.image as string,
-      name: container.name as string,
-    })),
-  );
+/** Every image of a pod spec, containers' and image volumes', with the JSON pointer to it. */
+function imagesOf(spec: Any): { path: string; image: string; name: string; volume: boolean }[] {
+  return [
+    ...CONTAINER_KINDS.flatMap((kind) =>
+      ((spec?.[kind] ?? []) as Any[]).map((container, index) => ({
+        path: `/spec/${kind}/${index}/image`,
+        image: container.image as string,
+        name: container.name as string,
+        volume: false,
+      })),
+    ),
+    ...((spec?.volumes ?? []) as Any[]).flatMap((volume, index) =>
+      volume.image
+        ? [
+            {
+              path: `/spec/volumes/${index}/image/reference`,
+              image: volume.image.reference as string,
+              name: volume.name as string,
+              volume: true,
+            },
+          ]
+        : [],
+    ),
+  ];
 }
+
+/** The value at a JSON pointer of `doc` (no escapes: the fixtures' paths hold none). */
+const at = (doc: Any, path: string): unknown =>
+  path
+    .split('/')
+    .slice(1)
+    .reduce((node, segment) => node?.[segment], doc);
 
 const podReview = (uid: string, object: unknown, namespace = 'default') => ({
   apiVersion: 'admission.k8s.io/v1',
@@ -443,7 +465,7 @@ describe('public Pods and Deployments (pods/*.json)', () => {
     doc.objects.forEach((entry, index) => {
       const object = entry.object ?? entry;
       const name = `${file} #${index} (${object.kind} ${object.metadata?.name})`;
-      it(`${name}: every container image of every kind moves to the mirror, pinned; image volumes stay`, async () => {
+      it(`${name}: every image of every container kind and image volume moves to the mirror, pinned`, async () => {
         const pod = object.kind === 'Deployment' ? podFromTemplate(object) : object;
         assertValidPod(pod);
         const sites = imagesOf(pod.spec);
@@ -472,23 +494,27 @@ describe('public Pods and Deployments (pods/*.json)', () => {
           const r = parsed(site.image);
           const tag = r.digest ? r.tag : (r.tag ?? 'latest');
           const want = `${mirrorOf(r.registry)}/${r.repository}${tag ? `:${tag}` : ''}@${contentOf(r)}`;
-          const [, kind, i] = site.path.split('/').slice(1);
-          assert.equal(patched.spec[kind as string][Number(i)].image, want, site.path);
+          assert.equal(at(patched, site.path), want, site.path);
         }
-        // Departure, asserted: image volumes (spec.volumes[].image.reference) are not routed.
-        assert.deepEqual(patched.spec.volumes ?? [], pod.spec.volumes ?? []);
+        // An image volume keeps everything but its reference (pullPolicy among it).
+        for (const [i, volume] of ((pod.spec.volumes ?? []) as Any[]).entries()) {
+          const { reference: _, ...rest } = volume.image ?? {};
+          const { reference: __, ...patchedRest } = patched.spec.volumes[i].image ?? {};
+          assert.deepEqual(patchedRest, rest);
+        }
         const secrets = (patched.spec.imagePullSecrets as { name: string }[]).map((s) => s.name);
         assert.deepEqual(secrets, [
           ...(pod.spec.imagePullSecrets ?? []).map((s: Any) => s.name),
           'mirror-pull',
         ]);
         // Keyed by container name: a name some samples reuse across kinds (which the apiserver would refuse)
-        // keeps one of its images.
-        const recorded = JSON.parse(patched.metadata.annotations[ORIGINAL_IMAGES]);
+        // keeps one of its images. Image volumes by volume name, under their own key.
+        const annotation = JSON.parse(patched.metadata.annotations[ORIGINAL_IMAGES]);
         for (const site of sites) {
-          const unique = sites.filter((s) => s.name === site.name).length === 1;
-          if (unique) assert.equal(recorded[site.name], site.image);
-          else assert.ok(sites.some((s) => s.name === site.name && s.image === recorded[site.name]));
+          const recorded = site.volume ? annotation['spec.volumes'] : annotation;
+          const alike = sites.filter((s) => s.volume === site.volume && s.name === site.name);
+          if (alike.length === 1) assert.equal(recorded[site.name], site.image);
+          else assert.ok(alike.some((s) => s.image === recorded[site.name]));
         }
         count(`pods/${file}`);
       });
