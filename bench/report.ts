@@ -1,4 +1,5 @@
-// The benchmark's output: the machine, one Markdown table (pasted as is into the README), and one JSON line.
+// The benchmark's output: the machine, one Markdown table (pasted as is into docs/performance.md), and one JSON
+// line.
 import { cpus, loadavg, totalmem } from 'node:os';
 import type { ColdAndLoadResult } from './scenarios/cold.js';
 import type { FailoverResult } from './scenarios/failover.js';

@@ -65,7 +65,7 @@ function configSchema(): Schema {
     );
   };
   return {
-    description: "regroute's config file (the project's README, Configuration), rendered into the ConfigMap",
+    description: "regroute's config file (docs/configuration.md), rendered into the ConfigMap",
     ...(withoutDefaults(generated) as Schema),
   };
 }

@@ -131,9 +131,9 @@ export class Learner {
 
 /**
  * The index a candidate's tag names, when it names the digest a node reported among its platform manifests: CRI-O
- * may report a platform manifest's digest in `imageID` (README, "What regroute learns"), and pinning pods to it would
- * pin every node to that one platform. Candidates are asked for the tag with its body, in order, while they are
- * usable; undefined when none answers so (the reported digest is then learned as it is).
+ * may report a platform manifest's digest in `imageID` (docs/decisions.md, "What regroute learns"), and pinning
+ * pods to it would pin every node to that one platform. Candidates are asked for the tag with its body, in order,
+ * while they are usable; undefined when none answers so (the reported digest is then learned as it is).
  */
 async function indexNaming(
   state: LiveState,

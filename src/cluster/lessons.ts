@@ -9,7 +9,7 @@ import { effectiveTag, parseReference, type Reference } from '../reference/index
  * - `pinned`: an image written `name:tag@digest` in a pod or workload template, the user's own statement;
  * - `running`: the digest a node's runtime reports in `imageID` for a container started from the tag. containerd
  *   reports the digest the tag resolved to (an index for a multi-platform image); CRI-O may report the platform
- *   manifest's (see README, "What regroute learns").
+ *   manifest's (see docs/decisions.md, "What regroute learns").
  */
 export const ORIGINS = ['rewritten', 'pinned', 'running'] as const;
 export type Origin = (typeof ORIGINS)[number];

@@ -51,7 +51,8 @@ const sameLocation = (a: RepositoryLocation, b: RepositoryLocation) =>
  * source's digest, the last-known digest an outage routes by) and the digest at every other candidate, by its bytes
  * (which records what each holds). A candidate configured `pullThroughCache` is asked for the manifest and, for an
  * index, each platform manifest by digest, while the source is healthy: a pull-through cache fetches what it is asked
- * for from its upstream and keeps it. Blobs are not asked for (see README, "Keeping known images warm").
+ * for from its upstream and keeps it. Blobs are not asked for (see docs/decisions.md, "Keeping known images
+ * warm").
  */
 export class Warmer {
   readonly #filled = new LRUCache<string, true>({ max: 20_000, ttl: FILL_MEMORY_MS });

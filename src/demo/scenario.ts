@@ -292,7 +292,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
   const elapsed = performance.now() - started;
   out('');
-  out(`Done in ${seconds(elapsed)}. To route your own registries: the README's "Configuration", and the`);
+  out(`Done in ${seconds(elapsed)}. To route your own registries: docs/configuration.md, and the`);
   out('cookbook (docs/cookbook) for Docker Hub, GHCR, quay.io, Harbor, OCIR, GCR and caches on the nodes.');
   return {
     workDir,

@@ -259,10 +259,10 @@ function decideByTag(
 }
 
 /**
- * The rule (README, "How a decision is made"): a pod is pinned only to the digest its source named — the
- * reference's own, the source's fresh answer for the tag, or its last-known answer while the probes find the source
- * failing. A source that is up but slow or erring keeps its pod; a mirror's tag speaks only when the source is
- * failing and nothing of it is known.
+ * The rule (docs/decisions.md, "How a decision is made"): a pod is pinned only to the digest its source named —
+ * the reference's own, the source's fresh answer for the tag, or its last-known answer while the probes find the
+ * source failing. A source that is up but slow or erring keeps its pod; a mirror's tag speaks only when the source
+ * is failing and nothing of it is known.
  */
 export function decide(
   reference: Reference,

@@ -290,7 +290,7 @@ describe('deploy/base Deployment', () => {
     const request = mebibytes(container?.resources?.requests?.memory);
     const limit = mebibytes(container?.resources?.limits?.memory);
     assert.ok(container?.resources?.requests?.cpu);
-    // README "Performance": RSS 147 MB with both caches full, 186 MB at the peak of the warm path.
+    // docs/performance.md: RSS 147 MB with both caches full, 186 MB at the peak of the warm path.
     assert.ok(request * 1.048576 >= 147, `request ${request} Mi covers full caches`);
     assert.ok(limit * 1.048576 >= 186 * 1.5, `limit ${limit} Mi leaves room above the peak`);
     // The heap limit V8 takes from NODE_OPTIONS, read from a node started with it; beside the heap RSS holds

@@ -169,8 +169,8 @@ function assertWellFormedTarget(reference: Reference, decision: Decision): void 
 }
 
 /**
- * The rule, stated on its own (README, "How a decision is made"): what decide() must answer for an observation.
- * `rewrite` is the candidate's index, or null when the image stays; `reason` is exact.
+ * The rule, stated on its own (docs/decisions.md, "How a decision is made"): what decide() must answer for an
+ * observation. `rewrite` is the candidate's index, or null when the image stays; `reason` is exact.
  */
 function rule(o: Observed): { rewrite: number | null; reason: Reason; digest: string | null } {
   const { digest, candidates: seen, sourceHealth, ownHealth } = o.observation;
