@@ -1,26 +1,38 @@
 #!/usr/bin/env node
 // The `regroute` command: one subcommand per module under cli/.
 import { readFileSync } from 'node:fs';
-import { certsCommand, certsUsage } from './cli/certs.js';
-import { demoCommand, demoUsage } from './cli/demo.js';
-import { explainCommand, explainUsage } from './cli/explain.js';
-import { importCommand, importUsage } from './cli/import.js';
 import { EXIT, type Io, processIo } from './cli/io.js';
-import { probeCommand, probeUsage } from './cli/probe.js';
-import { reviewCommand, reviewUsage } from './cli/review.js';
-import { serveCommand, serveUsage } from './cli/serve.js';
-import { syncPullSecretsCommand, syncPullSecretsUsage } from './cli/sync-pull-secrets.js';
+import {
+  certsUsage,
+  demoUsage,
+  explainUsage,
+  importUsage,
+  probeUsage,
+  reviewUsage,
+  serveUsage,
+  syncPullSecretsUsage,
+} from './cli/usage.js';
 import { ConfigError } from './config/load.js';
 
-const commands: Record<string, { run: (args: string[], io: Io) => Promise<number>; usage: string }> = {
-  serve: { run: serveCommand, usage: serveUsage },
-  'sync-pull-secrets': { run: syncPullSecretsCommand, usage: syncPullSecretsUsage },
-  review: { run: reviewCommand, usage: reviewUsage },
-  explain: { run: explainCommand, usage: explainUsage },
-  probe: { run: probeCommand, usage: probeUsage },
-  certs: { run: certsCommand, usage: certsUsage },
-  import: { run: importCommand, usage: importUsage },
-  demo: { run: demoCommand, usage: demoUsage },
+type Run = (args: string[], io: Io) => Promise<number>;
+
+/**
+ * Each command's module is loaded when the command runs, not before: a static import of all of them made `serve`
+ * carry the Kubernetes client (through sync-pull-secrets), the demo and the import parsers, about 50 MB of RSS that
+ * the webhook never uses.
+ */
+const commands: Record<string, { load: () => Promise<Run>; usage: string }> = {
+  serve: { load: async () => (await import('./cli/serve.js')).serveCommand, usage: serveUsage },
+  'sync-pull-secrets': {
+    load: async () => (await import('./cli/sync-pull-secrets.js')).syncPullSecretsCommand,
+    usage: syncPullSecretsUsage,
+  },
+  review: { load: async () => (await import('./cli/review.js')).reviewCommand, usage: reviewUsage },
+  explain: { load: async () => (await import('./cli/explain.js')).explainCommand, usage: explainUsage },
+  probe: { load: async () => (await import('./cli/probe.js')).probeCommand, usage: probeUsage },
+  certs: { load: async () => (await import('./cli/certs.js')).certsCommand, usage: certsUsage },
+  import: { load: async () => (await import('./cli/import.js')).importCommand, usage: importUsage },
+  demo: { load: async () => (await import('./cli/demo.js')).demoCommand, usage: demoUsage },
 };
 
 export const usage = `regroute — routes pod images to the first healthy registry holding the exact digest
@@ -70,7 +82,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     return EXIT.usage;
   }
   try {
-    return await command.run(args, io);
+    return await (await command.load())(args, io);
   } catch (error) {
     if (error instanceof ConfigError) {
       io.err(error.message);

@@ -6,12 +6,6 @@ import { parseArgs } from 'node:util';
 import { CA_BUNDLE_PATCH_FILE, caBundlePatch, certSetPaths, writeCertSet } from '../certs/files.js';
 import { EXIT, type Io } from './io.js';
 
-export const certsUsage = `regroute certs [--out DIR] [--service NAME] [--namespace NS] [--dns NAME]... [--kustomize] [--force]
-  Writes ca.crt, ca.key, tls.crt and tls.key to DIR (default: certs). The serving certificate covers the
-  Service's DNS names (NAME, NAME.NS, NAME.NS.svc, NAME.NS.svc.cluster.local), localhost and loopback.
-  --kustomize also writes DIR/${CA_BUNDLE_PATCH_FILE}, a kustomize patch setting the webhook's caBundle to the CA
-  (deploy/overlays/self-signed uses it). An existing CA is kept unless --force is given.`;
-
 export async function certsCommand(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
     args,

@@ -5,11 +5,6 @@ import { Cleanup } from '../demo/cleanup.js';
 import { DemoExpectationError, runDemo } from '../demo/scenario.js';
 import { EXIT, type Io } from './io.js';
 
-export const demoUsage = `regroute demo
-  Runs two registries (Debian's docker-registry) and the webhook on 127.0.0.1, pushes a small image to both, and
-  admits a pod while the source is up, down (the pod goes to the mirror, pinned to its digest) and back up, saying
-  what happens at each step. Takes seconds; installs nothing; removes everything it started, also on Ctrl-C.`;
-
 /** Exit code of a run ended by Ctrl-C (128 + SIGINT), as a shell reports it. */
 export const EXIT_INTERRUPTED = 130;
 

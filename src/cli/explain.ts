@@ -11,10 +11,7 @@ import type { LiveState } from '../state/live-state.js';
 import type { StateHandle } from '../state/state.js';
 import { loadConfigOption } from './config-option.js';
 import { EXIT, type Io } from './io.js';
-
-export const explainUsage = `regroute explain IMAGE... [--config FILE] [--offline] [--json]
-  Prints each image's normalized reference, the route that takes it and its candidates; unless --offline,
-  also asks the registries and prints the decision. --json prints one JSON object per image, per line.`;
+import { explainUsage } from './usage.js';
 
 interface Explanation {
   image: string;

@@ -11,14 +11,7 @@ import { importRegistriesConf } from '../import/registries-conf.js';
 import { renderConfig, toConfig } from '../import/to-config.js';
 import { parseToml } from '../import/toml.js';
 import { EXIT, type Io } from './io.js';
-
-export const importUsage = `regroute import FILE|DIR... [--source-first]
-  Prints the regroute routes and registries equivalent to node-level mirror configs, as YAML with comments:
-  containers-registries.conf(5) files and registries.conf.d directories (CRI-O, podman: the first file is the main
-  one, later files and directories are drop-ins), containerd certs.d directories or <host>/hosts.toml files, and the
-  registry mirrors of a containerd config.toml. Settings with no regroute equivalent are listed in the comments.
-  --source-first lists each registry before its mirrors instead of after them. Exits 2 when an input cannot be read
-  or is invalid.`;
+import { importUsage } from './usage.js';
 
 async function readText(path: string): Promise<string> {
   try {

@@ -5,10 +5,6 @@ import { createStateHandle } from '../state/create.js';
 import { loadConfigOption } from './config-option.js';
 import { EXIT, type Io } from './io.js';
 
-export const probeUsage = `regroute probe [--config FILE] [--json]
-  Probes each registry the config names, as the webhook's prober does (with credentials and the
-  healthCheck manifest), and prints health, latency and last error. Exits 1 when any registry is down.`;
-
 export async function probeCommand(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
     args,

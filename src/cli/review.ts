@@ -7,9 +7,7 @@ import { decodeReview, reviewOf } from '../admission/review.js';
 import { createStateHandle } from '../state/create.js';
 import { loadConfigOption } from './config-option.js';
 import { EXIT, type Io } from './io.js';
-
-export const reviewUsage = `regroute review FILE|- [--config FILE]
-  Prints the AdmissionReview answer to stdout, and one line per image decision to stderr.`;
+import { reviewUsage } from './usage.js';
 
 async function readInput(path: string): Promise<string> {
   if (path !== '-') return readFile(path, 'utf8');

@@ -4,21 +4,12 @@ import { parseArgs } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { Metrics } from '../audit/metrics.js';
-import { ensureDevCerts } from '../certs/files.js';
 import type { Config } from '../config/schema.js';
 import { processLogger } from '../server/log.js';
 import { type RunningServer, startServer } from '../server/run.js';
 import { createStateHandle, type LiveStateHandle } from '../state/create.js';
 import { loadConfigOption } from './config-option.js';
 import { EXIT, type Io } from './io.js';
-
-export const serveUsage = `regroute serve [--config FILE] [--port N]
-  Serves POST /mutate, GET /healthz and GET /readyz over HTTPS, /healthz and /readyz over HTTP on the health
-  port, and GET /metrics on the metrics port.
-  Without --config: the embedded default (port 8443, no routes) with dev certs made in certs/ when missing.
-  The config file, the files it names, and the serving cert and key are re-read when they change.
-  SIGTERM: serves on for server.shutdownDelaySeconds (5), every answer closing its connection, then drains
-  requests in flight and exits. SIGINT drains at once. A second signal exits at once.`;
 
 export const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 export type ShutdownSignal = (typeof SHUTDOWN_SIGNALS)[number];
@@ -74,7 +65,9 @@ export async function serveCommand(args: string[], io: Io, env: ServeEnv = {}): 
   const { values } = parseArgs({ args, options: { config: { type: 'string' }, port: { type: 'string' } } });
   const config = await loadConfigOption(values.config);
   const log = env.log ?? processLogger();
-  if (!values.config && (await ensureDevCerts(config.server.tlsCert, config.server.tlsKey))) {
+  // node-forge, which makes the certificates, is loaded only when they may need making.
+  const devCerts = values.config ? undefined : (await import('../certs/files.js')).ensureDevCerts;
+  if (devCerts && (await devCerts(config.server.tlsCert, config.server.tlsKey))) {
     log.info({ cert: config.server.tlsCert }, 'made development certificates');
   }
   for (const [host, settings] of Object.entries(config.registries)) {

@@ -9,12 +9,7 @@ import { processLogger } from '../server/log.js';
 import { loadConfigOption } from './config-option.js';
 import { EXIT, type Io } from './io.js';
 import { shutdownSignal } from './serve.js';
-
-export const syncPullSecretsUsage = `regroute sync-pull-secrets --config FILE
-  Copies each registries.<host>.pullSecret Secret from pullSecretSync.namespace into every namespace labelled
-  regroute.io/enabled=true and keeps the copies current, as the pod's service account (or the kubeconfig).
-  Runs whatever pullSecretSync.enabled says: that field starts the same sync inside serve. Serves no HTTP.
-  SIGTERM or SIGINT stops the watches and the pass in progress, and exits; the copies stay.`;
+import { syncPullSecretsUsage } from './usage.js';
 
 /** What a test substitutes for the process: where signals come from, where logs go, which apiserver. */
 export interface SyncPullSecretsEnv {
