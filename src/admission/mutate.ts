@@ -7,6 +7,7 @@ import { type Decision, decide, LEFT_FOR_A_FAULT, type Observation, unchanged } 
 import { observe } from '../routing/observe.js';
 import { type Candidate, matchRoute, type RouteMatch } from '../routing/route.js';
 import type { RegistryState } from '../state/state.js';
+import { auditAnnotationsOf } from './audit-annotations.js';
 import {
   buildPatch,
   ORIGINAL_IMAGES_ANNOTATION,
@@ -207,7 +208,18 @@ function recordWith(originals: OriginalImages, rewrites: readonly { site: ImageS
   };
 }
 
+/** The outcome of a review, its response carrying the audit annotations that summarise it. */
 export async function mutate(
+  request: AdmissionRequest,
+  deps: MutateDeps,
+  signal: AbortSignal,
+): Promise<MutateOutcome> {
+  const outcome = await routePod(request, deps, signal);
+  const auditAnnotations = auditAnnotationsOf(outcome);
+  return auditAnnotations ? { ...outcome, response: { ...outcome.response, auditAnnotations } } : outcome;
+}
+
+async function routePod(
   request: AdmissionRequest,
   deps: MutateDeps,
   signal: AbortSignal,

@@ -36,6 +36,8 @@ export interface AdmissionResponse {
   patchType?: 'JSONPatch';
   patch?: string;
   warnings?: string[];
+  /** Kept in the apiserver's audit event, each key prefixed with the webhook's name. */
+  auditAnnotations?: Record<string, string>;
   status?: { code: number; message: string };
 }
 

@@ -120,6 +120,7 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
         uid: admissionRequest.uid,
         allowed: true,
         warnings: ['regroute: internal error; pod admitted unchanged'],
+        auditAnnotations: { decision: 'error' },
       });
     } finally {
       clearTimeout(timer);

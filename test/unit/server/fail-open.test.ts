@@ -58,6 +58,7 @@ describe('fail open', () => {
         uid: sent.request.uid,
         allowed: true,
         warnings: ['regroute: internal error; pod admitted unchanged'],
+        auditAnnotations: { decision: 'error' },
       });
       assert.equal(await admissions(t, 'error'), 1);
       assert.equal(await admissions(t, 'patched'), 0);
@@ -92,6 +93,7 @@ describe('fail open', () => {
       const { response } = res.json();
       assert.equal(response.allowed, true);
       assert.equal(response.patch, undefined, 'no patch leaves: the apiserver would reject the pod for it');
+      assert.equal(response.auditAnnotations.decision, 'patch-failed');
       assert.ok(
         response.warnings.includes('regroute: internal error building the patch; pod admitted unchanged'),
       );
