@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `regroute` command: one subcommand per module under cli/.
 import { readFileSync } from 'node:fs';
-import { EXIT, type Io, processIo } from './cli/io.js';
+import { EXIT, type Io, processIo, UsageError } from './cli/io.js';
 import {
   certsUsage,
   demoUsage,
@@ -86,6 +86,10 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   } catch (error) {
     if (error instanceof ConfigError) {
       io.err(error.message);
+      return EXIT.usage;
+    }
+    if (error instanceof UsageError) {
+      io.err(`regroute ${name}: ${error.message}`);
       return EXIT.usage;
     }
     // parseArgs reports unknown or malformed options with a code of its own.

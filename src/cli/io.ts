@@ -12,3 +12,8 @@ export const processIo: Io = {
 
 /** Exit codes: 0 success, 1 failure, 2 bad input (usage or invalid image references). */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+/** A command line that cannot be run as given (a flag's value out of range): told in one line, exit 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}

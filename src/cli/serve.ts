@@ -9,7 +9,7 @@ import { processLogger } from '../server/log.js';
 import { type RunningServer, startServer } from '../server/run.js';
 import { createStateHandle, type LiveStateHandle } from '../state/create.js';
 import { loadConfigOption } from './config-option.js';
-import { EXIT, type Io } from './io.js';
+import { EXIT, type Io, UsageError } from './io.js';
 
 export const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 export type ShutdownSignal = (typeof SHUTDOWN_SIGNALS)[number];
@@ -61,8 +61,30 @@ export interface ServeEnv {
   readonly kubeConfig?: KubeConfig;
 }
 
+/**
+ * A port given on the command line: digits only, up to 65535, checked before anything starts. An empty or
+ * malformed value is refused rather than ignored or handed to the socket as NaN.
+ */
+export function portOption(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[0-9]{1,5}$/.test(value) || Number(value) > 65535)
+    throw new UsageError(`--${flag}: expected a port number from 0 to 65535, got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
 export async function serveCommand(args: string[], io: Io, env: ServeEnv = {}): Promise<number> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string' }, port: { type: 'string' } } });
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string' },
+      port: { type: 'string' },
+      'metrics-port': { type: 'string' },
+    },
+  });
+  // 0 picks a free port for the webhook (tests, benchmarks), and turns the metrics listener off, as
+  // server.metricsPort 0 does.
+  const port = portOption('port', values.port);
+  const metricsPort = portOption('metrics-port', values['metrics-port']);
   const config = await loadConfigOption(values.config);
   const log = env.log ?? processLogger();
   // node-forge, which makes the certificates, is loaded only when they may need making.
@@ -100,7 +122,8 @@ export async function serveCommand(args: string[], io: Io, env: ServeEnv = {}): 
     log,
     metrics,
     ...(values.config ? { configFile: values.config, createState } : {}),
-    ...(values.port ? { port: Number(values.port) } : {}),
+    ...(port !== undefined ? { port } : {}),
+    ...(metricsPort !== undefined ? { metricsPort: metricsPort === 0 ? null : metricsPort } : {}),
     ...(env.reloadIntervalMs ? { reloadIntervalMs: env.reloadIntervalMs } : {}),
   }).catch(async (error: unknown) => {
     await cluster?.stop();

@@ -23,7 +23,8 @@ export interface ServerOptions {
   readonly metrics?: Metrics;
   /** Overrides config.server.port, metricsPort and healthPort (0 picks a free port): for tests and benchmarks. */
   readonly port?: number;
-  readonly metricsPort?: number;
+  /** As above; null turns the metrics listener off whatever the config says (`serve --metrics-port 0`). */
+  readonly metricsPort?: number | null;
   readonly healthPort?: number;
   readonly host?: string;
   /**
@@ -60,14 +61,17 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** A listener the config may turn off with port 0, unless the caller asks for one (0 then picks a free port). */
+/**
+ * A listener the config may turn off with port 0, unless the caller asks for one (0 then picks a free port); a
+ * caller's null turns it off.
+ */
 async function listenUnlessOff(
   build: () => FastifyInstance,
   configured: number,
-  override: number | undefined,
+  override: number | null | undefined,
   host: string,
 ): Promise<{ app: FastifyInstance | null; port: number }> {
-  if (configured === 0 && override === undefined) return { app: null, port: 0 };
+  if (override === null || (configured === 0 && override === undefined)) return { app: null, port: 0 };
   const app = build();
   await app.listen({ port: override ?? configured, host });
   return { app, port: (app.server.address() as AddressInfo).port };
@@ -108,7 +112,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     return built;
   };
   const listening: FastifyInstance[] = [app];
-  const listen = async (build: () => FastifyInstance, configured: number, override: number | undefined) => {
+  const listen = async (
+    build: () => FastifyInstance,
+    configured: number,
+    override: number | null | undefined,
+  ) => {
     try {
       const bound = await listenUnlessOff(() => drained(build()), configured, override, host);
       if (bound.app) listening.push(bound.app);

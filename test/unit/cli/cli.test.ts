@@ -122,6 +122,23 @@ describe('regroute as a person meets it', () => {
     assert.equal(review.stderr, '/nonexistent/review.json: not found\n');
   });
 
+  it('tells a bad port flag in one line before starting anything, and exits 2', async () => {
+    for (const [args, flag, value] of [
+      [['--port', 'abc'], '--port', 'abc'],
+      [['--port', ''], '--port', ''],
+      [['--metrics-port', '70000'], '--metrics-port', '70000'],
+      [['--metrics-port=-1'], '--metrics-port', '-1'],
+    ] as const) {
+      const { code, stdout, stderr } = await run('serve', ...args);
+      assert.equal(code, 2, args.join(' '));
+      assert.equal(
+        stderr,
+        `regroute serve: ${flag}: expected a port number from 0 to 65535, got ${JSON.stringify(value)}\n`,
+      );
+      assert.equal(stdout, '', 'nothing started, nothing logged');
+    }
+  });
+
   it('says what an auth block lacks', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'regroute-cli-'));
     const file = join(dir, 'c.yaml');

@@ -4,8 +4,9 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Io } from '../../../src/cli/io.js';
-import { SHUTDOWN_SIGNALS, serveCommand, shutdownSignal } from '../../../src/cli/serve.js';
-import { captureLog, certDir, servedSerial } from '../server/support.js';
+import { portOption, SHUTDOWN_SIGNALS, serveCommand, shutdownSignal } from '../../../src/cli/serve.js';
+import { freePort } from '../../harness/ports.js';
+import { accepts, captureLog, certDir, scrape, servedSerial } from '../server/support.js';
 
 describe('shutdownSignal', () => {
   for (const signal of SHUTDOWN_SIGNALS) {
@@ -59,4 +60,87 @@ describe('regroute serve', () => {
       await certs.dispose();
     }
   });
+});
+
+/** `regroute serve` in this process on a config of its own: the listening line, the log, and a way to stop it. */
+async function serving(configText: (certs: { certFile: string; keyFile: string }) => string, args: string[]) {
+  const certs = await certDir();
+  await certs.install(certs.issue());
+  const configFile = join(certs.dir, 'config.yaml');
+  await writeFile(configFile, configText(certs));
+  const signals = new EventEmitter();
+  let listening: (line: string) => void = () => {};
+  const listeningLine = new Promise<string>((resolve) => {
+    listening = resolve;
+  });
+  const io: Io = { out: () => {}, err: (line) => line.includes('listening') && listening(line) };
+  const captured = captureLog();
+  const exited = serveCommand(['--config', configFile, '--port', '0', ...args], io, {
+    signals,
+    log: captured.log,
+    reloadIntervalMs: 20,
+  });
+  // A start that fails rejects `exited` before any listening line.
+  await Promise.race([listeningLine, exited]);
+  return {
+    ...captured,
+    configFile,
+    async stop() {
+      signals.emit('SIGINT');
+      assert.equal(await exited, 0);
+      await certs.dispose();
+    },
+  };
+}
+
+describe('regroute serve --metrics-port', () => {
+  const server = (certs: { certFile: string; keyFile: string }, metricsPort: number) =>
+    `server: { host: 127.0.0.1, metricsPort: ${metricsPort}, tlsCert: ${certs.certFile}, tlsKey: ${certs.keyFile} }\n`;
+
+  it('serves /metrics on the port given rather than the one configured', async () => {
+    const [configured, given] = [await freePort(), await freePort()];
+    const serve = await serving((certs) => server(certs, configured), ['--metrics-port', String(given)]);
+    try {
+      assert.match(await scrape(given), /regroute_admission_requests_total/);
+      assert.equal(await accepts(configured), false);
+      assert.equal((await serve.waitFor((l) => l.msg === 'regroute serving')).metricsPort, given);
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  it('turns the metrics listener off with 0, as server.metricsPort 0 does', async () => {
+    const configured = await freePort();
+    const serve = await serving((certs) => server(certs, configured), ['--metrics-port', '0']);
+    try {
+      assert.equal((await serve.waitFor((l) => l.msg === 'regroute serving')).metricsPort, 0);
+      assert.equal(await accepts(configured), false);
+    } finally {
+      await serve.stop();
+    }
+  });
+});
+
+describe('portOption', () => {
+  it('takes 0 to 65535', () => {
+    assert.equal(portOption('port', '0'), 0);
+    assert.equal(portOption('port', '65535'), 65535);
+    assert.equal(portOption('port', undefined), undefined);
+  });
+
+  for (const bad of ['', 'abc', '1.5', '-1', '65536', '0x10', ' 80', '8443abc', '1e3']) {
+    it(`refuses ${JSON.stringify(bad)}, naming the flag`, () => {
+      assert.throws(
+        () => portOption('metrics-port', bad),
+        (error: Error) => {
+          assert.equal(error.name, 'UsageError');
+          assert.equal(
+            error.message,
+            `--metrics-port: expected a port number from 0 to 65535, got ${JSON.stringify(bad)}`,
+          );
+          return true;
+        },
+      );
+    });
+  }
 });
