@@ -3,9 +3,9 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import type { Config } from '../config/schema.js';
 import { formatReference, parseReference, type Reference } from '../reference/index.js';
-import { decide } from '../routing/decision.js';
+import { type Decision, decide } from '../routing/decision.js';
 import { observe } from '../routing/observe.js';
-import { matchRoute } from '../routing/route.js';
+import { matchRoute, type RouteMatch } from '../routing/route.js';
 import { createStateHandle } from '../state/create.js';
 import type { LiveState } from '../state/live-state.js';
 import type { StateHandle } from '../state/state.js';
@@ -53,17 +53,49 @@ async function explainOne(image: string, config: Config, state: StateHandle | nu
       : [],
   };
   if (!match || !state) return explanation;
-  const signal = AbortSignal.timeout(config.admission.deadlineMs);
-  const decideNow = async () => {
-    const observation = await observe(reference, match, state.state, signal, config.admission.unverifiedTags);
-    return {
-      observation,
-      decision: decide(reference, match, observation, { unverifiedTags: config.admission.unverifiedTags }),
-    };
+  const { decision, advice } = await decideNow(
+    reference,
+    match,
+    config,
+    state,
+    AbortSignal.timeout(config.admission.deadlineMs),
+  );
+  explanation.decision = {
+    reason: decision.reason,
+    target: decision.target,
+    digest: decision.digest,
+    candidates: Object.fromEntries(decision.verdicts.map((v) => [v.location, v.verdict])),
   };
-  let { observation, decision } = await decideNow();
-  // A mirror whose tag names other content may hold one platform of the source's index (filled by pulling one
-  // node's image): reading the index tells it from a stale mirror, and says how to fix it.
+  if (advice.length > 0) explanation.advice = advice;
+  return explanation;
+}
+
+/** The decision the webhook would make now, and what an operator can do about what it found. */
+export interface LiveDecision {
+  readonly decision: Decision;
+  /** The digest the source names for the image, when known. */
+  readonly digest: string | null;
+  readonly advice: string[];
+}
+
+/**
+ * Decides as the webhook would. A mirror whose tag names other content may hold one platform of the source's index
+ * (filled by pulling one node's image): reading the index tells it from a stale mirror, and says how to fix it.
+ * Shared with `regroute probe`, which asks it about each mirror of the images it probes.
+ */
+export async function decideNow(
+  reference: Reference,
+  match: RouteMatch,
+  config: Config,
+  state: StateHandle,
+  signal: AbortSignal,
+): Promise<LiveDecision> {
+  const { unverifiedTags } = config.admission;
+  const once = async () => {
+    const observation = await observe(reference, match, state.state, signal, unverifiedTags);
+    return { observation, decision: decide(reference, match, observation, { unverifiedTags }) };
+  };
+  let { observation, decision } = await once();
   const live = state.state as Partial<LiveState>;
   if (
     observation.digest.kind === 'digest' &&
@@ -71,15 +103,9 @@ async function explainOne(image: string, config: Config, state: StateHandle | nu
     live.readPlatforms
   ) {
     await live.readPlatforms(match.source, observation.digest.digest, signal);
-    ({ observation, decision } = await decideNow());
+    ({ observation, decision } = await once());
   }
   const digest = observation.digest.kind === 'digest' ? observation.digest.digest : null;
-  explanation.decision = {
-    reason: decision.reason,
-    target: decision.target,
-    digest: decision.digest,
-    candidates: Object.fromEntries(decision.verdicts.map((v) => [v.location, v.verdict])),
-  };
   const advice = decision.verdicts.flatMap((v) =>
     v.verdict === 'single-platform' && digest
       ? [
@@ -87,8 +113,7 @@ async function explainOne(image: string, config: Config, state: StateHandle | nu
         ]
       : [],
   );
-  if (advice.length > 0) explanation.advice = advice;
-  return explanation;
+  return { decision, digest, advice };
 }
 
 function printText(e: Explanation, io: Io): void {

@@ -1,12 +1,22 @@
-// The health prober against real registries: credentials, the deep manifest check, and the faults it must read right.
+// The health prober against real registries: credentials, the deep manifest check, and the faults it must read right;
+// `regroute probe`'s content checks at mirrors holding the index, one platform of it, or other content.
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
+import { probeCommand } from '../../src/cli/probe.js';
 import { Config, type ConfigInput } from '../../src/config/schema.js';
 import { createStateHandle } from '../../src/state/create.js';
-import { type Harness, pushImage, type Registry, startHarness, type TokenIssuer } from '../harness/index.js';
+import {
+  type Harness,
+  type PushedIndex,
+  pushImage,
+  pushIndexToAll,
+  type Registry,
+  startHarness,
+  type TokenIssuer,
+} from '../harness/index.js';
 
 describe('health probes against real registries (distribution 2.8 on loopback)', () => {
   let harness: Harness;
@@ -140,5 +150,118 @@ describe('health probes against real registries (distribution 2.8 on loopback)',
         await proxy.stop();
       });
     }
+  });
+});
+
+describe('regroute probe: content at mirrors, against real registries (distribution 2.8 on loopback)', () => {
+  let harness: Harness;
+  let source: Registry;
+  let good: Registry;
+  let platform: Registry;
+  let stale: Registry;
+  let index: PushedIndex;
+
+  before(async () => {
+    harness = await startHarness();
+    [source, good, platform, stale] = await Promise.all([
+      harness.startRegistry({ name: 'source' }),
+      harness.startRegistry({ name: 'good' }),
+      harness.startRegistry({ name: 'platform' }),
+      harness.startRegistry({ name: 'stale' }),
+    ]);
+    // The source and the good mirror hold a two-platform index under the tag; the platform mirror one platform's
+    // manifest, as `docker pull` + `docker push` of one node's image leaves it; the stale mirror other content.
+    index = await pushIndexToAll([source, good], 'team/app', 'v1');
+    const [amd64] = index.content.images;
+    assert.ok(amd64);
+    await pushImage(platform, 'team/app', 'v1', { content: amd64 });
+    await pushImage(stale, 'team/app', 'v1');
+    await pushImage(source, 'team/tool', 'v2');
+  });
+  after(() => harness?.stop());
+
+  /** Runs `regroute probe --json` over a config of the source and `mirrors`, each mirror's healthCheck its copy. */
+  async function probe(mirrors: Registry[], images: string[] = []) {
+    const file = join(harness.dir, `probe-content-${mirrors.map((m) => m.name).join('-')}.json`);
+    const registries: ConfigInput['registries'] = { [source.host]: { caFile: harness.caFile } };
+    for (const mirror of mirrors) {
+      registries[mirror.host] = {
+        caFile: harness.caFile,
+        healthCheck: { repository: 'team/app', reference: 'v1' },
+      };
+    }
+    await writeFile(
+      file,
+      JSON.stringify({
+        probe: { timeoutMs: 2000 },
+        admission: { deadlineMs: 5000 },
+        registries,
+        routes: [
+          {
+            prefix: `${source.host}/team`,
+            registries: [`${source.host}/team`, ...mirrors.map((m) => `${m.host}/team`)],
+          },
+        ],
+      }),
+    );
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await probeCommand([...images, '--config', file, '--json'], {
+      out: (line) => out.push(line),
+      err: (line) => err.push(line),
+    });
+    const lines = out.map((line) => JSON.parse(line) as Record<string, unknown>);
+    return {
+      code,
+      err,
+      health: Object.fromEntries(lines.filter((l) => 'registry' in l).map((l) => [l.registry, l.health])),
+      checks: lines.filter((l) => 'candidate' in l),
+    };
+  }
+
+  it("checks each mirror's healthCheck image as the source image it mirrors, and says which cannot serve it", async () => {
+    const { code, health, checks } = await probe([good, platform, stale]);
+    assert.deepEqual(
+      Object.values(health),
+      ['healthy', 'healthy', 'healthy', 'healthy'],
+      'every registry is up',
+    );
+    const image = `${source.host}/team/app:v1`;
+    const of = (mirror: Registry) => checks.find((c) => c.candidate === `${mirror.host}/team/app`);
+    assert.deepEqual(of(good), {
+      image,
+      candidate: `${good.host}/team/app`,
+      verdict: 'chosen',
+      digest: index.digest,
+      problem: false,
+    });
+    assert.equal(of(platform)?.verdict, 'single-platform');
+    assert.equal(of(platform)?.problem, true);
+    assert.deepEqual(of(platform)?.advice, [
+      `${platform.host}/team/app holds one platform of the index ${source.host}/team/app@${index.digest} under the tag; copy every platform with: skopeo copy --all docker://${source.host}/team/app@${index.digest} docker://${platform.host}/team/app:v1`,
+    ]);
+    assert.equal(of(stale)?.verdict, 'stale', 'its tag names other content: a digest mismatch');
+    assert.equal(of(stale)?.problem, true);
+    assert.equal(checks.length, 3, 'one check per mirror: the healthCheck images are one source image');
+    assert.equal(code, 1, 'a mirror that cannot serve an image it was checked for fails the probe');
+  });
+
+  it('exits 0 when every mirror holds what the source names, and checks images given on the command line', async () => {
+    const { code, checks, err } = await probe([good], [`${source.host}/team/tool:v2`]);
+    assert.deepEqual(err, []);
+    assert.deepEqual(
+      checks.map((c) => [c.image, c.verdict]),
+      [
+        [`${source.host}/team/app:v1`, 'chosen'],
+        [`${source.host}/team/tool:v2`, 'absent'],
+      ],
+    );
+    assert.equal(code, 0, 'a mirror not yet holding an image is no content problem');
+  });
+
+  it('refuses an image no route takes', async () => {
+    const { code, err } = await probe([good], ['elsewhere.example/x:1']);
+    assert.deepEqual(err, ['elsewhere.example/x:1: no route takes it']);
+    assert.equal(code, 2);
   });
 });
