@@ -12,14 +12,6 @@ import { loadConfigOption } from './config-option.js';
 import { decideNow } from './explain.js';
 import { EXIT, type Io } from './io.js';
 
-export const probeUsage = `regroute probe [IMAGE...] [--config FILE] [--json]
-  Probes each registry the config names, as the webhook's prober does (with credentials and the
-  healthCheck manifest), and prints health, latency and last error. Then checks, at every mirror of its
-  route, the content of each registry's healthCheck image (a mirror's as the source image it mirrors) and of
-  each IMAGE given: whether the mirror holds the digest the source names for the tag, holds one platform of
-  the source's index (and how to copy them all), or names other content. Exits 1 when any registry is down
-  or a mirror cannot serve an image it was checked for, 2 when an IMAGE is invalid or no route takes it.`;
-
 /** Verdicts that say a mirror cannot serve the image: its content is not what the source names. */
 const CONTENT_PROBLEMS: ReadonlySet<Verdict> = new Set(['stale', 'single-platform', 'mismatch']);
 
