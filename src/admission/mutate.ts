@@ -110,7 +110,7 @@ const shortDigest = (digest: string | null) => (digest ? digest.slice(0, digest.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** Text from the pod, made safe to print: no control characters (a terminal would obey them), bounded length. */
-function printable(value: unknown): string {
+export function printable(value: unknown): string {
   let out = '';
   const text = typeof value === 'string' ? value : `(${typeof value})`;
   // Names and images almost never hold one: then the text is kept as it is, without walking it character by character.
