@@ -2,8 +2,8 @@
 import type { SecureContextOptions } from 'node:tls';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { type MutateDeps, mutate } from '../admission/mutate.js';
-import { decodeReview, reviewOf, uidOf } from '../admission/review.js';
+import { type MutateDeps, type MutateOutcome, mutate } from '../admission/mutate.js';
+import { type AdmissionRequest, decodeReview, reviewOf, uidOf } from '../admission/review.js';
 import { auditRecords, writeAudit } from '../audit/audit.js';
 import type { Metrics } from '../audit/metrics.js';
 import { inOneWrite } from './log.js';
@@ -23,6 +23,11 @@ export interface AppDeps {
   readonly log: Logger;
   /** False until registry state can be trusted (the first probe round): a new replica never routes blind. */
   readonly isReady: () => boolean;
+  /**
+   * Told of each review's outcome once it is answered (the Events on rerouted pods). It must return at once; what
+   * it throws is logged, never the admission's concern.
+   */
+  readonly answered?: (request: AdmissionRequest, outcome: MutateOutcome) => void;
 }
 
 /** The reason an admission's signal aborts with: made once, as AbortSignal.timeout's would be for each. */
@@ -111,6 +116,11 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
       inOneWrite(deps.log, () => writeAudit(deps.log, records));
       if (outcome.patchError)
         deps.log.error({ uid: admissionRequest.uid, error: outcome.patchError }, 'patch did not apply');
+      try {
+        deps.answered?.(admissionRequest, outcome);
+      } catch (error) {
+        deps.log.error({ err: error, uid: admissionRequest.uid }, 'after an admission');
+      }
       return reviewOf(outcome.response);
     } catch (error) {
       // Fail open: whatever went wrong, the pod is admitted as it is, and the user is told.

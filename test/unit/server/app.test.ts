@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { Metrics } from '../../../src/audit/metrics.js';
 import { parseConfig } from '../../../src/config/load.js';
+import { buildApp } from '../../../src/server/app.js';
 import { MemoryState } from '../../../src/state/memory-state.js';
 import { applyResponse, assertValidPod } from '../../helpers/apiserver.js';
 import { testApp } from '../../helpers/app.js';
@@ -132,5 +135,55 @@ describe('GET /healthz and /readyz', () => {
     assert.equal((await app.inject({ url: '/readyz' })).statusCode, 503);
     ready.value = true;
     assert.equal((await app.inject({ url: '/readyz' })).statusCode, 200);
+  });
+});
+
+describe('after the answer', () => {
+  const build = (answered: NonNullable<Parameters<typeof buildApp>[0]['answered']>) => {
+    const logs: Record<string, unknown>[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line)) });
+    const deps = { config, state };
+    const built = buildApp({
+      mutateDeps: () => deps,
+      metrics: new Metrics({ defaultMetrics: false }),
+      log,
+      isReady: () => true,
+      answered,
+    });
+    return { app: built, logs };
+  };
+
+  it('tells the outcome of each review to whoever waits for it (the Events), once answered', async () => {
+    const told: [string, string | undefined][] = [];
+    const t = build((request, outcome) =>
+      told.push([request.uid, outcome.decisions.find((d) => d.site.name === 'web')?.decision.reason]),
+    );
+    try {
+      const review = fixture<{ request: { uid: string } }>('admission/pod-create-replicaset.json');
+      const res = await t.app.inject({ method: 'POST', url: '/mutate', payload: review });
+      assert.ok(res.json().response.patch);
+      assert.deepEqual(told, [[review.request.uid, 'source-unhealthy']]);
+    } finally {
+      await t.app.close();
+    }
+  });
+
+  it('answers the review as it would have when what it tells throws', async () => {
+    const t = build(() => {
+      throw new Error('listener exploded');
+    });
+    try {
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/mutate',
+        payload: fixture('admission/pod-create-replicaset.json'),
+      });
+      assert.equal(res.statusCode, 200);
+      assert.ok(res.json().response.patch, 'the patch is sent all the same');
+      assert.equal(res.json().response.auditAnnotations.decision, 'rewritten');
+      assert.ok(t.logs.some((l) => l.msg === 'after an admission'));
+    } finally {
+      await t.app.close();
+    }
   });
 });
