@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { Metrics } from '../audit/metrics.js';
-import type { Config } from '../config/schema.js';
+import { type Config, LogLevel } from '../config/schema.js';
 import { processLogger } from '../server/log.js';
 import { type RunningServer, startServer } from '../server/run.js';
 import { createStateHandle, type LiveStateHandle } from '../state/create.js';
@@ -72,6 +72,17 @@ export function portOption(flag: string, value: string | undefined): number | un
   return Number(value);
 }
 
+/** A log level given on the command line, one of the config's. */
+export function logLevelOption(value: string | undefined): LogLevel | undefined {
+  if (value === undefined) return undefined;
+  const parsed = LogLevel.safeParse(value);
+  if (!parsed.success)
+    throw new UsageError(
+      `--log-level: expected one of ${LogLevel.options.join('|')}, got ${JSON.stringify(value)}`,
+    );
+  return parsed.data;
+}
+
 export async function serveCommand(args: string[], io: Io, env: ServeEnv = {}): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -79,14 +90,21 @@ export async function serveCommand(args: string[], io: Io, env: ServeEnv = {}): 
       config: { type: 'string' },
       port: { type: 'string' },
       'metrics-port': { type: 'string' },
+      'log-level': { type: 'string' },
     },
   });
   // 0 picks a free port for the webhook (tests, benchmarks), and turns the metrics listener off, as
   // server.metricsPort 0 does.
   const port = portOption('port', values.port);
   const metricsPort = portOption('metrics-port', values['metrics-port']);
+  const pinnedLevel = logLevelOption(values['log-level']);
   const config = await loadConfigOption(values.config);
   const log = env.log ?? processLogger();
+  // The file's level is applied again on every reload, unless the command line pinned one.
+  const applyLogLevel = (c: Config) => {
+    log.level = pinnedLevel ?? c.log.level;
+  };
+  applyLogLevel(config);
   // node-forge, which makes the certificates, is loaded only when they may need making.
   const devCerts = values.config ? undefined : (await import('../certs/files.js')).ensureDevCerts;
   if (devCerts && (await devCerts(config.server.tlsCert, config.server.tlsKey))) {
@@ -125,6 +143,7 @@ export async function serveCommand(args: string[], io: Io, env: ServeEnv = {}): 
     ...(port !== undefined ? { port } : {}),
     ...(metricsPort !== undefined ? { metricsPort: metricsPort === 0 ? null : metricsPort } : {}),
     ...(env.reloadIntervalMs ? { reloadIntervalMs: env.reloadIntervalMs } : {}),
+    onReload: applyLogLevel,
   }).catch(async (error: unknown) => {
     await cluster?.stop();
     await state.close();

@@ -30,7 +30,9 @@ export async function syncPullSecretsCommand(
     return EXIT.usage;
   }
   const config = await loadConfigOption(values.config);
-  const log = (env.log ?? processLogger()).child({ component: 'pull-secret-sync' });
+  const root = env.log ?? processLogger();
+  root.level = config.log.level;
+  const log = root.child({ component: 'pull-secret-sync' });
   const stopping = shutdownSignal(env.signals);
   // Signal handlers do not keep Node running; with no pull secret configured nothing else would, and a container
   // that exits is restarted by its Deployment over and over.

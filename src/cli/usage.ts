@@ -1,10 +1,11 @@
 // What each command says about itself, apart from the commands: `regroute help` and a usage error print it without
 // loading a command's module (and what that module loads: the Kubernetes client, the demo's registries).
 
-export const serveUsage = `regroute serve [--config FILE] [--port N] [--metrics-port N]
+export const serveUsage = `regroute serve [--config FILE] [--port N] [--metrics-port N] [--log-level LEVEL]
   Serves POST /mutate, GET /healthz and GET /readyz over HTTPS, /healthz and /readyz over HTTP on the health
   port, and GET /metrics on the metrics port. --port and --metrics-port override server.port and
-  server.metricsPort; --metrics-port 0 turns the metrics listener off.
+  server.metricsPort; --metrics-port 0 turns the metrics listener off. --log-level (trace, debug, info, warn,
+  error, fatal, silent) overrides log.level and REGROUTE_LOG_LEVEL, also across reloads.
   Without --config: the embedded default (port 8443, no routes) with dev certs made in certs/ when missing.
   The config file, the files it names, and the serving cert and key are re-read when they change.
   SIGTERM: serves on for server.shutdownDelaySeconds (5), every answer closing its connection, then drains

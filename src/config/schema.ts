@@ -267,6 +267,24 @@ export const ClusterSettings = z.strictObject({
 });
 export type ClusterSettings = z.infer<typeof ClusterSettings>;
 
+/** pino's levels: a line below the level is not written. */
+export const LogLevel = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], {
+  error: (issue) =>
+    issue.code === 'invalid_value'
+      ? `expected one of ${issue.values.join('|')}, got ${JSON.stringify(issue.input)} (from REGROUTE_LOG_LEVEL when the file sets none)`
+      : undefined,
+});
+export type LogLevel = z.infer<typeof LogLevel>;
+
+export const LogSettings = z.strictObject({
+  /**
+   * The process log's level, applied again on every reload. Audit lines are info (an image rerouted) and warn
+   * (left unchanged for a fault): above info, the lines of rerouted images are not written. REGROUTE_LOG_LEVEL
+   * sets the default; `serve --log-level` overrides both, for the process's life.
+   */
+  level: LogLevel.prefault(fromEnv('REGROUTE_LOG_LEVEL', 'info') as () => LogLevel),
+});
+
 export const Config = z.strictObject({
   // A function, so that the REGROUTE_* server defaults are read when a config is parsed.
   server: ServerSettings.prefault(() => ({})),
@@ -279,6 +297,8 @@ export const Config = z.strictObject({
   pullSecretSync: PullSecretSyncSettings.default(() => PullSecretSyncSettings.parse({})),
   // A function, so that REGROUTE_CLUSTER is read when a config is parsed.
   cluster: ClusterSettings.default(() => ClusterSettings.parse({})),
+  // A function, so that REGROUTE_LOG_LEVEL is read when a config is parsed.
+  log: LogSettings.prefault(() => ({})),
 });
 export type Config = z.infer<typeof Config>;
 /** What a config file may say: every field optional where a default exists. */

@@ -34,6 +34,8 @@ export interface ServerOptions {
   readonly configFile?: string;
   /** Builds registry state for a reloaded config whose registry settings changed. */
   readonly createState?: (config: Config) => StateHandle;
+  /** Told of each config a reload put in force, once it is: what the server does not apply itself (the log level). */
+  readonly onReload?: (config: Config) => void;
   /** How often the cert, key and config files are checked. */
   readonly reloadIntervalMs?: number;
   /** How shutdown() waits out server.shutdownDelaySeconds: a test holds it open for as long as it looks. */
@@ -159,7 +161,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           metrics,
         })
       : null;
-  if (reloader) polling.push(pollEvery(intervalMs, () => reloader.check(), failed('config')));
+  const reloadConfig = async (): Promise<ReloadResult> => {
+    if (!reloader) return 'unchanged';
+    const result = await reloader.check();
+    if (result === 'applied') options.onReload?.(runtime.config);
+    return result;
+  };
+  if (reloader) polling.push(pollEvery(intervalMs, reloadConfig, failed('config')));
   log.info(
     {
       port,
@@ -193,7 +201,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       return runtime.config;
     },
     reloadTls: () => tls.check(),
-    reloadConfig: () => reloader?.check() ?? Promise.resolve('unchanged'),
+    reloadConfig,
     shutdown() {
       stopping ??= (async () => {
         draining = true;

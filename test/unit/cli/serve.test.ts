@@ -4,7 +4,13 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Io } from '../../../src/cli/io.js';
-import { portOption, SHUTDOWN_SIGNALS, serveCommand, shutdownSignal } from '../../../src/cli/serve.js';
+import {
+  logLevelOption,
+  portOption,
+  SHUTDOWN_SIGNALS,
+  serveCommand,
+  shutdownSignal,
+} from '../../../src/cli/serve.js';
 import { freePort } from '../../harness/ports.js';
 import { accepts, captureLog, certDir, scrape, servedSerial } from '../server/support.js';
 
@@ -143,4 +149,72 @@ describe('portOption', () => {
       );
     });
   }
+});
+
+describe('regroute serve --log-level and log.level', () => {
+  const withLevel = (certs: { certFile: string; keyFile: string }, level: string) =>
+    `server: { host: 127.0.0.1, metricsPort: 0, tlsCert: ${certs.certFile}, tlsKey: ${certs.keyFile} }\nlog: { level: ${level} }\n`;
+
+  /** The logger's level once `accept` holds for it: a reload is seen on the logger, not on a line it may drop. */
+  async function levelBecomes(log: { level: string }, accept: (level: string) => boolean): Promise<string> {
+    const until = Date.now() + 10_000;
+    while (!accept(log.level) && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+    return log.level;
+  }
+
+  it("applies the file's level at start and again when the file changes", async () => {
+    let certs: { certFile: string; keyFile: string } | undefined;
+    const serve = await serving((c) => {
+      certs = c;
+      return withLevel(c, 'warn');
+    }, []);
+    try {
+      assert.equal(serve.log.level, 'warn');
+      assert.equal(
+        serve.lines.some((l) => l.msg === 'regroute serving'),
+        false,
+        'an info line is not written at warn',
+      );
+      await writeFile(serve.configFile, withLevel(certs as { certFile: string; keyFile: string }, 'debug'));
+      assert.equal(await levelBecomes(serve.log, (level) => level === 'debug'), 'debug');
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  it('keeps the level given on the command line across reloads', async () => {
+    let certs: { certFile: string; keyFile: string } | undefined;
+    const serve = await serving(
+      (c) => {
+        certs = c;
+        return withLevel(c, 'warn');
+      },
+      ['--log-level', 'error'],
+    );
+    try {
+      assert.equal(serve.log.level, 'error');
+      // Lowered by hand so that the reload's own line is written, and the level seen after it.
+      serve.log.level = 'info';
+      await writeFile(serve.configFile, withLevel(certs as { certFile: string; keyFile: string }, 'debug'));
+      await serve.waitFor((l) => l.msg === 'config reloaded');
+      // The level is set once the reload is done, just after its line.
+      assert.equal(await levelBecomes(serve.log, (level) => level !== 'info'), 'error');
+    } finally {
+      await serve.stop();
+    }
+  });
+});
+
+describe('logLevelOption', () => {
+  it('takes the levels of log.level and refuses others in one line', () => {
+    assert.equal(logLevelOption('debug'), 'debug');
+    assert.equal(logLevelOption(undefined), undefined);
+    assert.throws(
+      () => logLevelOption('verbose'),
+      (error: Error) =>
+        error.name === 'UsageError' &&
+        error.message ===
+          '--log-level: expected one of trace|debug|info|warn|error|fatal|silent, got "verbose"',
+    );
+  });
 });

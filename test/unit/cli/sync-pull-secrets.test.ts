@@ -93,6 +93,24 @@ describe('regroute sync-pull-secrets', () => {
     assert.deepEqual(fake.requests, []);
   });
 
+  it('logs at the level of log.level', async () => {
+    const signals = new EventEmitter();
+    const { log, lines } = captureLog();
+    const exited = syncPullSecretsCommand(
+      ['--config', await config('registries: {}\nlog: { level: warn }\n')],
+      capture(),
+      { signals, log, kubeConfig: fake.kubeConfig() },
+    );
+    while (signals.listenerCount('SIGINT') === 0) await sleep(10);
+    signals.emit('SIGINT');
+    assert.equal(await exited, 0);
+    assert.equal(log.level, 'warn');
+    assert.deepEqual(
+      lines.filter((l) => (l.level as number) < 40),
+      [],
+    );
+  });
+
   it('asks for --config', async () => {
     const io = capture();
     assert.equal(await syncPullSecretsCommand([], io), 2);
