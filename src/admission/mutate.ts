@@ -57,6 +57,8 @@ export interface MutateOutcome {
   readonly skipped: PodSkip | null;
   /** Set when a patch was computed but could not be proven to apply: the pod is admitted unchanged. */
   readonly patchError?: string;
+  /** Set when answered in report mode (admission.mode): decided as enforce would, answered without the patch. */
+  readonly reported?: boolean;
 }
 
 /**
@@ -129,15 +131,15 @@ const age = (ms: number): string =>
       ? `${Math.round(ms / 60_000)}m`
       : `${Math.round(ms / 3_600_000)}h`;
 
-/** The warning for an image that moved, or stayed for a fault (see warns). */
-function warningOf({ site, decision }: ImageDecision): string {
+/** The warning for an image that moved (or, not applied, would have), or stayed for a fault (see warns). */
+function warningOf({ site, decision }: ImageDecision, applied: boolean): string {
   const what = `regroute: ${site.kind} "${printable(site.name)}" image ${printable(site.image)}`;
   if (!decision.target) return `${what} left unchanged (${decision.reason})`.slice(0, MAX_WARNING_LENGTH);
   const lastKnown =
     decision.lastKnownAgeMs !== undefined
       ? `, the source's last-known digest from ${age(decision.lastKnownAgeMs)} ago`
       : '';
-  return `${what} rerouted to ${decision.candidate?.registry}/${decision.candidate?.repository} (${shortDigest(decision.digest)}${lastKnown}; ${decision.reason})`.slice(
+  return `${what} ${applied ? 'rerouted' : 'would reroute'} to ${decision.candidate?.registry}/${decision.candidate?.repository} (${shortDigest(decision.digest)}${lastKnown}; ${decision.reason})`.slice(
     0,
     MAX_WARNING_LENGTH,
   );
@@ -149,21 +151,22 @@ const warns = (decision: Decision): boolean =>
 
 /**
  * At most MAX_WARNINGS, the last of them counting what was left out. Only the warnings sent are built: a pod of
- * dozens of rerouted images would otherwise format every one of them to send ten.
+ * dozens of rerouted images would otherwise format every one of them to send ten. `applied` is false when the
+ * patch is not sent (report mode): the rewrites are then told as what would be done.
  */
-function warningsOf(decisions: readonly ImageDecision[]): string[] {
+export function warningsOf(decisions: readonly ImageDecision[], applied = true): string[] {
   const warnings: string[] = [];
   let notSent = 0;
   for (const decided of decisions) {
     if (!warns(decided.decision)) continue;
-    if (warnings.length < MAX_WARNINGS) warnings.push(warningOf(decided));
+    if (warnings.length < MAX_WARNINGS) warnings.push(warningOf(decided, applied));
     else notSent++;
   }
   if (notSent === 0) return warnings;
   const kept = warnings.slice(0, MAX_WARNINGS - 1);
   return [
     ...kept,
-    `regroute: ${warnings.length + notSent - kept.length} more images rerouted or left unchanged; see regroute's audit log`,
+    `regroute: ${warnings.length + notSent - kept.length} more images ${applied ? 'rerouted or left unchanged' : 'that would reroute or stay unchanged'}; see regroute's audit log`,
   ];
 }
 

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { ImageDecision, MutateOutcome } from '../admission/mutate.js';
 import { isObject, metadataOf } from '../admission/pod.js';
 import type { AdmissionRequest } from '../admission/review.js';
+import type { AdmissionMode } from '../config/schema.js';
 import { LEFT_FOR_A_FAULT, type Reason } from '../routing/decision.js';
 
 export interface AuditRecord {
@@ -23,6 +24,8 @@ export interface AuditRecord {
   readonly lastKnownAgeMs?: number;
   /** Why the image could not be parsed, or why the patch rewriting it was not applied. */
   readonly error?: string;
+  /** `report` when the review was answered in report mode: `to` is where the image would have gone; nothing was. */
+  readonly mode?: AdmissionMode;
 }
 
 /** Unchanged images worth a line: something was down, stale or late, so an operator wants to know. */
@@ -72,6 +75,7 @@ export function auditRecords(
         decisionMs,
         ...(decision.lastKnownAgeMs !== undefined ? { lastKnownAgeMs: decision.lastKnownAgeMs } : {}),
         ...(error ? { error } : {}),
+        ...(outcome.reported ? { mode: 'report' as const } : {}),
       };
     });
   // Images past the per-review cap get one line for all of them, saying what was cut.
@@ -91,6 +95,7 @@ export function auditRecords(
       candidates: '',
       dryRun: request.dryRun === true,
       decisionMs,
+      ...(outcome.reported ? { mode: 'report' as const } : {}),
     });
   }
   return records;
@@ -98,7 +103,8 @@ export function auditRecords(
 
 export function writeAudit(log: Logger, records: readonly AuditRecord[]): void {
   for (const record of records) {
-    if (record.to) log.info({ audit: record }, 'image rerouted');
+    if (record.to)
+      log.info({ audit: record }, record.mode === 'report' ? 'image would be rerouted' : 'image rerouted');
     else log.warn({ audit: record }, 'image left unchanged');
   }
 }

@@ -49,7 +49,7 @@ export class Metrics {
 
   readonly admissions = new Counter({
     name: 'regroute_admission_requests_total',
-    help: 'Admission reviews answered, by result: patched, unchanged, skipped, invalid, error.',
+    help: 'Admission reviews answered, by result: patched, reported (report mode: would have been patched), unchanged, skipped, invalid, error.',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
@@ -72,6 +72,13 @@ export class Metrics {
   readonly rewrites = new Counter({
     name: 'regroute_rewrites_total',
     help: 'Images rewritten, by registry left, registry chosen and reason.',
+    labelNames: ['from', 'to', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly reportedRewrites = new Counter({
+    name: 'regroute_reported_rewrites_total',
+    help: 'Images report mode (admission.mode report) would have rewritten, by registry left, registry chosen and reason; none was.',
     labelNames: ['from', 'to', 'reason'] as const,
     registers: [this.registry],
   });
@@ -178,12 +185,18 @@ export class Metrics {
   }
 
   recordOutcome(outcome: MutateOutcome, seconds: number): void {
+    // A reported review would have been patched exactly when enforce builds a patch: some image has a target.
+    const rewritten = outcome.reported
+      ? outcome.decisions.some(({ decision }) => decision.target !== null)
+      : outcome.response.patch !== undefined;
     const result = outcome.patchError
       ? 'error'
       : outcome.skipped
         ? 'skipped'
-        : outcome.response.patch
-          ? 'patched'
+        : rewritten
+          ? outcome.reported
+            ? 'reported'
+            : 'patched'
           : 'unchanged';
     this.admissions.inc({ result });
     this.admissionDuration.observe({ result }, seconds);
@@ -206,7 +219,9 @@ export class Metrics {
       }
     }
     for (const [reason, count] of reasons) this.decisions.inc({ reason }, count);
-    for (const { labels, count } of rewrites.values()) this.rewrites.inc(labels, count);
+    // Report mode's rewrites were not made: they are counted apart, so rewrites_total stays what pods run.
+    const counter = outcome.reported ? this.reportedRewrites : this.rewrites;
+    for (const { labels, count } of rewrites.values()) counter.inc(labels, count);
   }
 
   recordDigestMismatch(registry: string): void {

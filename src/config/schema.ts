@@ -178,7 +178,15 @@ export const AdmissionSettings = z.strictObject({
   deadlineMs: z.number().int().min(10).max(25_000).default(2000),
   /** A tag whose digest cannot be learned anywhere: route by tag (`allow`) or leave it (`deny`). */
   unverifiedTags: z.enum(['allow', 'deny']).default('allow'),
+  /**
+   * `enforce` patches the images it routes. `report` decides, audits, counts and warns about every review as
+   * enforce would, but answers without a patch: a rollout, or a change of routes, can be watched on real pods
+   * before it changes any. Its audit lines say `mode: report`, its reviews that would have been patched count as
+   * result="reported", and its warnings say "would reroute". Applied on reload, like every admission setting.
+   */
+  mode: z.enum(['enforce', 'report']).default('enforce'),
 });
+export type AdmissionMode = z.infer<typeof AdmissionSettings>['mode'];
 
 /**
  * Defaults sized to notice a failing registry within 2 s: a probe every second, ended after 500 ms (a registry that

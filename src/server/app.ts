@@ -3,6 +3,7 @@ import type { SecureContextOptions } from 'node:tls';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { type MutateDeps, type MutateOutcome, mutate } from '../admission/mutate.js';
+import { reportOnly } from '../admission/report.js';
 import { type AdmissionRequest, decodeReview, reviewOf, uidOf } from '../admission/review.js';
 import { auditRecords, writeAudit } from '../audit/audit.js';
 import type { Metrics } from '../audit/metrics.js';
@@ -109,7 +110,9 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(DEADLINE_PASSED), mutateDeps.config.admission.deadlineMs);
     try {
-      const outcome = await mutate(admissionRequest, mutateDeps, deadline.signal);
+      const decided = await mutate(admissionRequest, mutateDeps, deadline.signal);
+      // Report mode decides as enforce does and withholds the patch: the same pipeline, another answer.
+      const outcome = mutateDeps.config.admission.mode === 'report' ? reportOnly(decided) : decided;
       const seconds = (performance.now() - started) / 1000;
       deps.metrics.recordOutcome(outcome, seconds);
       const records = auditRecords(admissionRequest, outcome, Math.round(seconds * 1e6) / 1e3);
