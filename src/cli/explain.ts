@@ -6,9 +6,9 @@ import { formatReference, parseReference, type Reference } from '../reference/in
 import { type Decision, decide } from '../routing/decision.js';
 import { observe } from '../routing/observe.js';
 import { matchRoute, type RouteMatch } from '../routing/route.js';
-import { createStateHandle } from '../state/create.js';
+import { createStateHandle, type LiveStateHandle } from '../state/create.js';
 import type { LiveState } from '../state/live-state.js';
-import type { StateHandle } from '../state/state.js';
+import type { Health, StateHandle } from '../state/state.js';
 import { loadConfigOption } from './config-option.js';
 import { EXIT, type Io } from './io.js';
 import { explainUsage } from './usage.js';
@@ -24,12 +24,42 @@ interface Explanation {
     digest: string | null;
     candidates: Record<string, string>;
   };
+  /** The health of each registry of the route, source first, and why a failing one fails. */
+  registries?: Record<string, RegistryStatus>;
   /** What an operator can do about what the decision found (a mirror holding one platform of an index). */
   advice?: string[];
   error?: string;
 }
 
-async function explainOne(image: string, config: Config, state: StateHandle | null): Promise<Explanation> {
+interface RegistryStatus {
+  health: Health;
+  /** The last probe or request failure: its cause (an error code, an HTTP status, a timeout), when, how many in a row. */
+  lastFailure?: { error: string; at: string; consecutiveFailures: number };
+}
+
+/** The route's registries as the decision saw them: health, and for a registry that failed, why. */
+function registryStatuses(match: RouteMatch, state: LiveStateHandle): Record<string, RegistryStatus> {
+  const hosts = new Set([match.source.registry, ...match.candidates.map((c) => c.registry)]);
+  return Object.fromEntries(
+    [...hosts].map((host) => {
+      const failure = state.tracker.lastFailure(host);
+      const status: RegistryStatus = { health: state.state.health(host) };
+      if (failure)
+        status.lastFailure = {
+          error: failure.error,
+          at: new Date(failure.at).toISOString(),
+          consecutiveFailures: failure.consecutiveFailures,
+        };
+      return [host, status];
+    }),
+  );
+}
+
+async function explainOne(
+  image: string,
+  config: Config,
+  state: LiveStateHandle | null,
+): Promise<Explanation> {
   const parsed = parseReference(image);
   if (!parsed.ok) return { image, error: parsed.error.message };
   const reference = parsed.reference;
@@ -66,6 +96,7 @@ async function explainOne(image: string, config: Config, state: StateHandle | nu
     digest: decision.digest,
     candidates: Object.fromEntries(decision.verdicts.map((v) => [v.location, v.verdict])),
   };
+  explanation.registries = registryStatuses(match, state);
   if (advice.length > 0) explanation.advice = advice;
   return explanation;
 }
@@ -135,6 +166,15 @@ function printText(e: Explanation, io: Io): void {
     );
     for (const [location, verdict] of Object.entries(e.decision.candidates))
       io.out(`    ${location}: ${verdict}`);
+  }
+  if (e.registries) {
+    io.out('  registries:');
+    for (const [host, { health, lastFailure }] of Object.entries(e.registries)) {
+      const failure = lastFailure
+        ? ` (last failure ${lastFailure.at}${lastFailure.consecutiveFailures > 0 ? `, ${lastFailure.consecutiveFailures} in a row` : ''}: ${lastFailure.error})`
+        : '';
+      io.out(`    ${host}: ${health}${failure}`);
+    }
   }
   for (const line of e.advice ?? []) io.out(`  advice:     ${line}`);
 }

@@ -22,7 +22,9 @@ export const reviewUsage = `regroute review FILE|- [--config FILE]
 
 export const explainUsage = `regroute explain IMAGE... [--config FILE] [--offline] [--json]
   Prints each image's normalized reference, the route that takes it and its candidates; unless --offline,
-  also asks the registries and prints the decision. --json prints one JSON object per image, per line.`;
+  also probes the registries once and prints the decision and each registry's health, with the last failure's
+  cause (error code, HTTP status, timeout), time and count in a row for one that failed. --json prints one JSON
+  object per image, per line.`;
 
 export const probeUsage = `regroute probe [--config FILE] [--json]
   Probes each registry the config names, as the webhook's prober does (with credentials and the

@@ -37,6 +37,8 @@ class RegistryHealth {
   successes = 0;
   failures = 0;
   lastError: string | null = null;
+  /** The last probe or request failure (a 429 included), until a success settles the registry healthy. */
+  lastFailure: { readonly error: string; readonly at: number } | null = null;
   latencyMs: number | null = null;
   checkedAt: number | null = null;
   rateLimitedUntil: number | null = null;
@@ -89,6 +91,7 @@ export class HealthTracker {
     if (entry.health !== 'unhealthy' || entry.successes >= this.thresholds.successThreshold) {
       this.#settle(entry, 'healthy');
       entry.lastError = null;
+      entry.lastFailure = null;
     }
   }
 
@@ -105,6 +108,7 @@ export class HealthTracker {
     entry.failures += 1;
     entry.lastError = error;
     entry.checkedAt = this.now();
+    entry.lastFailure = { error, at: entry.checkedAt };
     if (latencyMs !== null) entry.latencyMs = latencyMs;
     const needed = entry.judged
       ? this.thresholds.failureThreshold
@@ -156,6 +160,7 @@ export class HealthTracker {
     const entry = this.#entry(registry);
     entry.rateLimitedUntil = this.now() + Math.min(retryAfterMs ?? DEFAULT_RATE_LIMIT_MS, MAX_RATE_LIMIT_MS);
     entry.lastError = 'rate limited (429)';
+    entry.lastFailure = { error: entry.lastError, at: this.now() };
   }
 
   /**
@@ -186,6 +191,16 @@ export class HealthTracker {
       rateLimitedUntil: entry.rateLimitedUntil,
       rateLimitRemaining: entry.rateLimitRemaining,
     };
+  }
+
+  /**
+   * Why a registry is failing, read-only (`regroute explain`): the last failure's cause and time, and the failures
+   * in a row since the last success. Null for a registry with no failure since it was last settled healthy.
+   */
+  lastFailure(registry: string): { error: string; at: number; consecutiveFailures: number } | null {
+    const entry = this.#registries.get(registry);
+    if (!entry?.lastFailure) return null;
+    return { ...entry.lastFailure, consecutiveFailures: entry.failures };
   }
 
   registries(): string[] {
