@@ -142,6 +142,7 @@ export function valuesSchema(): Schema {
         copyNamespaces: { type: 'array', items: dnsLabel, uniqueItems: true },
         resources,
       }),
+      admissionEvents: object({ enabled: boolean }),
       serviceMonitor: object({
         enabled: boolean,
         labels: stringMap,

@@ -173,6 +173,17 @@ export const ServerSettings = z
   });
 export type ServerSettings = z.infer<typeof ServerSettings>;
 
+/**
+ * An Event on each pod rerouted at admission (reason Rerouted, Warning when a source was down), posted after the
+ * answer through the Kubernetes API: it needs the pod's API token and RBAC to create Events
+ * (deploy/components/admission-events, the chart's admissionEvents). Off unless the config or
+ * REGROUTE_ADMISSION_EVENTS=true turns it on, so that a run outside a cluster contacts no API server. Started once:
+ * a change applies on restart.
+ */
+export const AdmissionEventSettings = z.strictObject({
+  enabled: z.boolean().default(() => process.env.REGROUTE_ADMISSION_EVENTS === 'true'),
+});
+
 export const AdmissionSettings = z.strictObject({
   /** Longest an admission may wait for registry state; the answer never comes later than this. */
   deadlineMs: z.number().int().min(10).max(25_000).default(2000),
@@ -185,6 +196,8 @@ export const AdmissionSettings = z.strictObject({
    * result="reported", and its warnings say "would reroute". Applied on reload, like every admission setting.
    */
   mode: z.enum(['enforce', 'report']).default('enforce'),
+  /** Events on pods rerouted at admission. A function, so that REGROUTE_ADMISSION_EVENTS is read at parse. */
+  events: AdmissionEventSettings.default(() => AdmissionEventSettings.parse({})),
 });
 export type AdmissionMode = z.infer<typeof AdmissionSettings>['mode'];
 
@@ -296,7 +309,8 @@ export const LogSettings = z.strictObject({
 export const Config = z.strictObject({
   // A function, so that the REGROUTE_* server defaults are read when a config is parsed.
   server: ServerSettings.prefault(() => ({})),
-  admission: AdmissionSettings.default(AdmissionSettings.parse({})),
+  // A function, so that REGROUTE_ADMISSION_EVENTS is read when a config is parsed.
+  admission: AdmissionSettings.default(() => AdmissionSettings.parse({})),
   probe: ProbeSettings.default(ProbeSettings.parse({})),
   cache: CacheSettings.default(CacheSettings.parse({})),
   registries: z.record(RegistryHost, RegistrySettings).default({}),

@@ -180,12 +180,25 @@ export class ConfigReloader {
       const cluster = changedClusterSettings(running, parsed.config);
       if (cluster.length > 0)
         log.warn({ file, settings: cluster }, 'cluster settings changed; they apply on restart');
+      const events =
+        JSON.stringify(running.admission.events) !== JSON.stringify(parsed.config.admission.events);
+      if (events)
+        log.warn(
+          { file, settings: ['admission.events'] },
+          'admission events setting changed; it applies on restart',
+        );
       if (syncInputs(running) !== syncInputs(parsed.config))
         log.warn(
           { file },
           'pull-secret sync settings or pull secret names changed; the sync applies them on restart',
         );
-      next = { ...parsed.config, server: running.server, cluster: running.cluster };
+      next = {
+        ...parsed.config,
+        server: running.server,
+        cluster: running.cluster,
+        // The Events part was started (or not) with the running setting, and runs for the process's life.
+        admission: { ...parsed.config.admission, events: running.admission.events },
+      };
     }
 
     const { inputs, unreadable } = await readInputs(next, this.#inputs);

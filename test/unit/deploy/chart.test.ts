@@ -97,6 +97,10 @@ const MATRIX: Record<string, object> = {
   'a server block of its own': {
     config: { server: { port: 9443, healthPort: 9081, metricsPort: 9091, shutdownDelaySeconds: 20 } },
   },
+  'admission events on': {
+    admissionEvents: { enabled: true },
+    resources: { requests: { memory: '192Mi' }, limits: { memory: '384Mi' } },
+  },
   'a network policy with the example config': {
     config: exampleConfig,
     networkPolicy: { enabled: true, extraEgressPorts: [6443] },
@@ -639,6 +643,37 @@ describe('deploy/chart server settings, priority and disruption budget', () => {
         },
       ],
     });
+  });
+});
+
+describe('deploy/chart with admissionEvents on against deploy/components/admission-events', () => {
+  let copy: string;
+  let kustomize: KubeObject[];
+
+  before(async () => {
+    copy = await mkdtemp(join(tmpdir(), 'regroute-chart-events-'));
+    await cp(deployDir, join(copy, 'deploy'), { recursive: true, filter: (src) => !src.includes('/certs') });
+    const mine = join(copy, 'mine');
+    await mkdir(mine);
+    await writeFile(
+      join(mine, 'kustomization.yaml'),
+      [
+        'apiVersion: kustomize.config.k8s.io/v1beta1',
+        'kind: Kustomization',
+        'resources: [../deploy/overlays/cert-manager]',
+        'components: [../deploy/components/admission-events]',
+        '',
+      ].join('\n'),
+    );
+    kustomize = renderKustomization(mine);
+  });
+  after(() => rm(copy, { recursive: true, force: true }));
+
+  it('renders the objects of the kustomize install with the component, given the memory values.yaml asks for', () => {
+    assertSameObjects(
+      helmTemplate({ certificates: { mode: 'cert-manager' }, ...MATRIX['admission events on'] }),
+      kustomize,
+    );
   });
 });
 

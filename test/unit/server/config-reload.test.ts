@@ -293,6 +293,25 @@ describe('config reload on a running server', () => {
     }
   });
 
+  it('warns that a changed admission.events waits for a restart, applying the other admission settings', async () => {
+    const h = await serve('events', serverYaml() + mirrorRoute);
+    try {
+      assert.equal(h.server.config.admission.events.enabled, false);
+      await h.write(
+        `${serverYaml(1500).replace('deadlineMs: 1500', 'deadlineMs: 1500, events: { enabled: true }')}${otherPrefixRoute}`,
+      );
+      assert.equal(await h.server.reloadConfig(), 'applied');
+      const warning = h.captured.lines.find(
+        (l) => l.msg === 'admission events setting changed; it applies on restart',
+      );
+      assert.deepEqual(warning?.settings, ['admission.events']);
+      assert.equal(h.server.config.admission.events.enabled, false, 'the running setting stays');
+      assert.equal(h.server.config.admission.deadlineMs, 1500);
+    } finally {
+      await h.server.close();
+    }
+  });
+
   it('treats an edit that changes nothing as no reload', async () => {
     const h = await serve('comment', serverYaml() + mirrorRoute);
     try {
