@@ -96,7 +96,10 @@ describe('deploy/components/admission-events', () => {
   it('mounts the API token and turns config.admission.events on through the environment ConfigMap', () => {
     assert.equal(one(install, ServiceAccount, 'regroute').automountServiceAccountToken, false);
     assert.equal(one(objects, ServiceAccount, 'regroute').automountServiceAccountToken, true);
-    assert.equal(one(objects, Deployment, 'regroute').spec?.template.spec?.automountServiceAccountToken, true);
+    assert.equal(
+      one(objects, Deployment, 'regroute').spec?.template.spec?.automountServiceAccountToken,
+      true,
+    );
     assert.equal(configOfPod(install).admission.events.enabled, false);
     assert.equal(configOfPod(objects).admission.events.enabled, true);
     assert.equal(configOfPod(objects).cluster.enabled, false, 'the cluster parts stay off');
