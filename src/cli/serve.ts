@@ -11,6 +11,9 @@ import { createStateHandle, type LiveStateHandle } from '../state/create.js';
 import { loadConfigOption } from './config-option.js';
 import { EXIT, type Io, UsageError } from './io.js';
 
+/** How long a stopping webhook waits for the Events of its last reviews, within the pod's grace period. */
+const EVENTS_DRAIN_MS = 2_000;
+
 export const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 export type ShutdownSignal = (typeof SHUTDOWN_SIGNALS)[number];
 
@@ -50,6 +53,30 @@ async function startPullSecrets(config: Config, log: Logger) {
     resyncSeconds: config.pullSecretSync.resyncSeconds,
     log: log.child({ component: 'pull-secret-sync' }),
   });
+}
+
+/**
+ * The Events on rerouted pods, loaded only when enabled. A client that cannot be made (no kubeconfig, no service
+ * account) leaves them off, logged: routing goes on without them.
+ */
+async function startEvents(env: ServeEnv, log: Logger, metrics: Metrics) {
+  try {
+    const [{ startAdmissionEvents }, client] = await Promise.all([
+      import('../kube/admission-events.js'),
+      kubeClient(),
+    ]);
+    return startAdmissionEvents({
+      kubeConfig: env.kubeConfig ?? client.defaultKubeConfig(),
+      log: log.child({ component: 'admission-events' }),
+      registry: metrics.registry,
+    });
+  } catch (error) {
+    log.error(
+      { error: error instanceof Error ? error.message : String(error) },
+      'admission Events left off: no Kubernetes API client',
+    );
+    return undefined;
+  }
 }
 
 /** What a test substitutes for the process: where signals come from, where logs go, how often files are read. */
@@ -134,6 +161,8 @@ export async function serveCommand(args: string[], io: Io, env: ServeEnv = {}): 
       })
     : undefined;
   const served = cluster ? { ...state, isReady: () => state.isReady() && cluster.ready() } : state;
+  // Events on rerouted pods: queued as reviews are answered and posted in the background, never in their way.
+  const events = config.admission.events.enabled ? await startEvents(env, log, metrics) : undefined;
   server = await startServer({
     config,
     state: served,
@@ -144,7 +173,9 @@ export async function serveCommand(args: string[], io: Io, env: ServeEnv = {}): 
     ...(metricsPort !== undefined ? { metricsPort: metricsPort === 0 ? null : metricsPort } : {}),
     ...(env.reloadIntervalMs ? { reloadIntervalMs: env.reloadIntervalMs } : {}),
     onReload: applyLogLevel,
+    ...(events ? { answered: events.offer.bind(events) } : {}),
   }).catch(async (error: unknown) => {
+    await events?.stop();
     await cluster?.stop();
     await state.close();
     throw error;
@@ -162,6 +193,8 @@ export async function serveCommand(args: string[], io: Io, env: ServeEnv = {}): 
   log.info({ signal, delaySeconds }, 'shutting down: draining requests in flight');
   await cluster?.stop();
   await (signal === 'SIGTERM' ? server.shutdown() : server.close());
+  // The Events of the last reviews get a moment to go out; what is left then is dropped and counted.
+  await events?.stop(EVENTS_DRAIN_MS);
   await pullSecretSync?.stop();
   log.info('stopped');
   // Whatever a destination still holds must reach stdout before the process goes.

@@ -248,11 +248,16 @@ export class AdmissionEvents {
   }
 
   /**
-   * Takes no more Events; those still waiting are dropped (and counted), and the posts under way are cut short
-   * (`abort`), or left to end within their timeout and tries.
+   * Takes no more Events, gives those waiting and being posted up to `graceMs` to go out, then drops what is left
+   * (counted) and cuts the posts under way short (`abort`).
    */
-  async stop(): Promise<void> {
+  async stop(graceMs = 0): Promise<void> {
     this.#stopped = true;
+    if (graceMs > 0 && this.pending > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.idle(), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+      clearTimeout(timer);
+    }
     this.#options.abort?.();
     const dropped = this.#queue.splice(0).length;
     if (dropped > 0) this.#options.metrics?.events.inc({ outcome: 'dropped' }, dropped);

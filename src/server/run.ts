@@ -9,7 +9,7 @@ import { Metrics } from '../audit/metrics.js';
 import type { Config } from '../config/schema.js';
 import { configuredRegistries } from '../state/clients.js';
 import type { StateHandle } from '../state/state.js';
-import { buildApp, buildMetricsApp } from './app.js';
+import { type AppDeps, buildApp, buildMetricsApp } from './app.js';
 import { ConfigReloader } from './config-reload.js';
 import { buildHealthApp, closeConnectionsWhile } from './health.js';
 import { DEFAULT_RELOAD_INTERVAL_MS, type Polling, pollEvery, type ReloadResult } from './poll.js';
@@ -36,6 +36,8 @@ export interface ServerOptions {
   readonly createState?: (config: Config) => StateHandle;
   /** Told of each config a reload put in force, once it is: what the server does not apply itself (the log level). */
   readonly onReload?: (config: Config) => void;
+  /** Told of each review's outcome once it is answered (the Events on rerouted pods); see AppDeps.answered. */
+  readonly answered?: AppDeps['answered'];
   /** How often the cert, key and config files are checked. */
   readonly reloadIntervalMs?: number;
   /** How shutdown() waits out server.shutdownDelaySeconds: a test holds it open for as long as it looks. */
@@ -101,6 +103,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       metrics,
       log,
       isReady: () => runtime.isReady(),
+      ...(options.answered ? { answered: options.answered } : {}),
     },
     { https: { cert: read.pair.cert, key: read.pair.key } },
   );

@@ -293,6 +293,25 @@ describe('the Event queue', () => {
     assert.equal(await value('dropped'), 10, 'nothing is taken once stopped');
   });
 
+  it('gives the Events still waiting at stop a grace to go out, and drops none that made it', async () => {
+    const registry = new Registry();
+    const metrics = new EventMetrics(registry);
+    const events = new AdmissionEvents({
+      post: () => new Promise((resolve) => setTimeout(() => resolve({ ok: true, value: undefined }), 20)),
+      log: pino({ level: 'silent' }),
+      concurrency: 1,
+      metrics,
+    });
+    const req = request('pod-create-sidecar.json');
+    const outcome = await outcomeOf(req);
+    for (let i = 0; i < 3; i++) events.offer(req, outcome);
+    await events.stop(5_000);
+    const value = async (outcome: string) =>
+      (await metrics.events.get()).values.find((v) => v.labels.outcome === outcome)?.value;
+    assert.equal(await value('posted'), 3);
+    assert.equal(await value('dropped'), 0);
+  });
+
   it('survives a post that throws, and a review it cannot read', async () => {
     const registry = new Registry();
     const metrics = new EventMetrics(registry);
