@@ -26,9 +26,13 @@ export const explainUsage = `regroute explain IMAGE... [--config FILE] [--offlin
   cause (error code, HTTP status, timeout), time and count in a row for one that failed. --json prints one JSON
   object per image, per line.`;
 
-export const probeUsage = `regroute probe [--config FILE] [--json]
+export const probeUsage = `regroute probe [IMAGE...] [--config FILE] [--json]
   Probes each registry the config names, as the webhook's prober does (with credentials and the
-  healthCheck manifest), and prints health, latency and last error. Exits 1 when any registry is down.`;
+  healthCheck manifest), and prints health, latency and last error. Then checks, at every mirror of its
+  route, each registry's healthCheck image (a mirror's as the source image it mirrors) and each IMAGE given:
+  whether the mirror holds the digest the source names for the tag, holds one platform of the source's index
+  (and how to copy them all), or names other content. Exits 1 when any registry is down or a mirror cannot
+  serve an image it was checked for, 2 when an IMAGE is invalid or no route takes it.`;
 
 export const certsUsage = `regroute certs [--out DIR] [--service NAME] [--namespace NS] [--dns NAME]... [--kustomize] [--force]
   Writes ca.crt, ca.key, tls.crt and tls.key to DIR (default: certs). The serving certificate covers the
