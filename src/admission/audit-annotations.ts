@@ -3,18 +3,19 @@
 import type { ImageDecision, MutateOutcome } from './mutate.js';
 
 /** What became of the pod: its audit annotation `decision`. */
-export type PodDecision = 'rewritten' | 'unchanged' | 'skipped' | 'patch-failed';
+export type PodDecision = 'rewritten' | 'reported' | 'unchanged' | 'skipped' | 'patch-failed';
 
 /**
  * Keys, each a qualified name's name part (at most 63 characters of [A-Za-z0-9_.-], alphanumeric at both ends), as
  * the apiserver requires once it has put the webhook's name before it:
  * - `decision`: rewritten, unchanged, skipped or patch-failed (a patch was built but could not be proven to apply);
- *   the server answers `error` when routing threw and the pod was admitted unchanged
+ *   `reported` in report mode for a pod enforce would have rewritten; the server answers `error` when routing threw
+ *   and the pod was admitted unchanged
  * - `skip-reason`: why a skipped pod was not routed (operation, skip-label, mirror-pod)
  * - `images`: one entry per image, in the pod's order (containers of each kind, then image volumes):
  *   `<kind>/<name> <reason> <image>`, and ` -> <target>` after a rewritten one; entries are joined by `; ` and the
  *   value is cut at MAX_AUDIT_VALUE_BYTES with a last entry `… <n> more`
- * - `rewrites`: how many images the patch rewrites, when it was sent
+ * - `rewrites`: how many images the patch rewrites, when it was sent (reported: would have rewritten)
  * - `reasons`: how many images had each reason, `<reason>=<count>` joined by `,` in order of first appearance:
  *   complete even when `images` was cut
  */

@@ -1,5 +1,5 @@
 // Report mode (admission.mode: report): a review decided as enforce decides it, answered without its patch.
-import { auditAnnotationsOf, imagesSummary } from './audit-annotations.js';
+import { auditAnnotationsOf, imagesSummary, type PodDecision } from './audit-annotations.js';
 import { type MutateOutcome, warningsOf } from './mutate.js';
 
 /**
@@ -20,7 +20,13 @@ export function reportOnly(outcome: MutateOutcome): MutateOutcome {
     ...reported,
     response: {
       ...response,
-      auditAnnotations: { ...annotations, images: imagesSummary(outcome.decisions, false) },
+      // `reported`: the pod enforce would have rewritten, with the rewrites it would have made.
+      auditAnnotations: {
+        ...annotations,
+        decision: 'reported' satisfies PodDecision,
+        images: imagesSummary(outcome.decisions, false),
+        rewrites: String(outcome.decisions.filter((d) => d.decision.target !== null).length),
+      },
     },
   };
 }

@@ -31,12 +31,15 @@ export const REPAIR_OUTCOMES = [
   'gone', // the pod was deleted meanwhile (404)
   'failed', // the API server refused or did not answer; tried again later
   'deferred', // the repair rate was used up; tried again on a later tick
+  'reported', // admission.mode is report: what a repair would patch is logged, nothing is patched
 ] as const;
 export type RepairOutcome = (typeof REPAIR_OUTCOMES)[number];
 
 /** The audit line of a repair: the fields of an admission's audit record that apply, and `action: repair`. */
 export interface RepairAudit {
   readonly action: 'repair';
+  /** Set in report mode (admission.mode: report): the line tells a repair that would be made. */
+  readonly mode?: 'report';
   readonly uid: string;
   readonly namespace: string;
   readonly pod: string;
@@ -208,6 +211,13 @@ export class Repairer {
       this.options.onOutcome?.('unrepairable');
       return 'unrepairable';
     }
+    // Report mode watches a rollout before regroute changes any pod: a stuck pod is told about, not patched.
+    const reporting = config.admission.mode === 'report';
+    if (reporting) {
+      this.#audit(pod, rewrites, 'report');
+      this.options.onOutcome?.('reported');
+      return 'reported';
+    }
     if (!this.#rate.take()) {
       this.options.onOutcome?.('deferred');
       return 'deferred';
@@ -221,10 +231,23 @@ export class Repairer {
     const patched = await this.options.api.patch(pod.namespace, pod.name, ops);
     if (!patched.ok) return this.#patchFailed(pod, patched.failure, signal, retried);
 
-    const log = this.options.log;
+    this.#audit(pod, rewrites);
+    for (const { rewrite, decision } of rewrites)
+      await this.#event(pod, rewrite.container, 'Normal', REROUTED, reroutedMessage(rewrite, decision));
+    this.options.onOutcome?.('repaired');
+    return 'repaired';
+  }
+
+  /** One audit line per rewritten (or, in report mode, would-be rewritten) image of a stuck pod. */
+  #audit(
+    pod: PodRecord,
+    rewrites: readonly { rewrite: Rewrite; decision: Decision }[],
+    mode?: 'report',
+  ): void {
     for (const { rewrite, decision } of rewrites) {
       const audit: RepairAudit = {
         action: 'repair',
+        ...(mode ? { mode } : {}),
         uid: pod.uid,
         namespace: pod.namespace,
         pod: pod.name,
@@ -237,11 +260,8 @@ export class Repairer {
         reason: decision.reason,
         candidates: decision.verdicts.map((v) => `${v.location}=${v.verdict}`).join(','),
       };
-      log.info({ audit }, 'stuck image rerouted');
-      await this.#event(pod, rewrite.container, 'Normal', REROUTED, reroutedMessage(rewrite, decision));
+      this.options.log.info({ audit }, mode ? 'stuck image would be rerouted' : 'stuck image rerouted');
     }
-    this.options.onOutcome?.('repaired');
-    return 'repaired';
   }
 
   async #decide(

@@ -140,6 +140,27 @@ describe('repair of stuck pods, against hand-written Kubernetes API answers', ()
     );
   });
 
+  it('in report mode tells the repair it would make, and patches nothing and posts no Event', async () => {
+    const { record } = stuckPod();
+    const outcomes: string[] = [];
+    const config = configOf({ admission: { mode: 'report' } });
+    assert.equal(
+      await repairer(config, { onOutcome: (o) => outcomes.push(o) }).repair(record, signal()),
+      'reported',
+    );
+    assert.deepEqual(outcomes, ['reported']);
+    assert.equal(fake.requests.filter((r) => r.method !== 'GET').length, 0, 'no patch, no Event');
+    const audit = logs.find((l) => l.msg === 'stuck image would be rerouted')?.audit as Record<
+      string,
+      unknown
+    >;
+    assert.deepEqual(
+      [audit.action, audit.mode, audit.container, audit.to],
+      ['repair', 'report', 'web', `mirror.example.com/team/web:1.4.2@${DIGEST}`],
+    );
+    assert.ok(!logs.some((l) => l.msg === 'stuck image rerouted'));
+  });
+
   it('leaves a pod whose registry is healthy and holds the image: its pull fails for another reason', async () => {
     state.setHealth('registry.example.com', 'healthy').putTag(SOURCE, '1.4.2', DIGEST);
     const { record } = stuckPod();

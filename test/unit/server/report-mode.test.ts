@@ -135,11 +135,12 @@ describe('admission.mode report over every corpus review', () => {
         })),
       );
 
-      // The apiserver's audit annotations: nothing rewritten, the targets marked not applied.
+      // The apiserver's audit annotations: the pod reported, not rewritten, its would-be rewrites counted, the targets
+      // marked not applied.
       if (auditAnnotations) {
         if (patch) {
-          assert.equal(reportAnnotations.decision, 'unchanged');
-          assert.equal(reportAnnotations.rewrites, undefined);
+          assert.equal(reportAnnotations.decision, 'reported');
+          assert.equal(reportAnnotations.rewrites, auditAnnotations.rewrites);
           assert.equal(reportAnnotations.reasons, auditAnnotations.reasons);
           assert.match(reportAnnotations.images, / \(not applied\)/);
         } else assert.deepEqual(reportAnnotations, auditAnnotations);
