@@ -143,6 +143,13 @@ export function valuesSchema(): Schema {
         resources,
       }),
       admissionEvents: object({ enabled: boolean }),
+      cluster: object({
+        enabled: boolean,
+        warm: boolean,
+        repair: boolean,
+        clusterWide: boolean,
+        namespaces: { type: 'array', items: dnsLabel, uniqueItems: true },
+      }),
       serviceMonitor: object({
         enabled: boolean,
         labels: stringMap,

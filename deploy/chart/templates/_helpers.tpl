@@ -44,6 +44,29 @@ app.kubernetes.io/instance: {{ .root.Release.Name | quote }}
 
 {{- define "regroute.configName" -}}{{ include "regroute.fullname" . }}-config{{- end -}}
 
+{{/*
+The config file the pods read, as YAML: the values' config, with cluster.warm.enabled and cluster.repair.enabled
+false for a part cluster.warm or cluster.repair leaves out (config.cluster.enabled comes from REGROUTE_CLUSTER).
+*/}}
+{{- define "regroute.config" -}}
+{{- $config := deepCopy .Values.config -}}
+{{- if .Values.cluster.enabled -}}
+{{- $off := dict -}}
+{{- range $part := list "warm" "repair" -}}
+{{- if not (get $.Values.cluster $part) -}}
+{{- $_ := set $off $part (dict "enabled" false) -}}
+{{- end -}}
+{{- end -}}
+{{- if $off -}}
+{{- $config = mustMergeOverwrite $config (dict "cluster" $off) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $config -}}
+{{- end -}}
+
+{{/* Whether the webhook's pods hold an API token: only for the parts that use the Kubernetes API. */}}
+{{- define "regroute.apiAccess" -}}{{ or .Values.admissionEvents.enabled .Values.cluster.enabled }}{{- end -}}
+
 {{/* The Secret the webhook pods mount: the chart's own, or the one you name. */}}
 {{- define "regroute.tlsSecretName" -}}
 {{- if eq .Values.certificates.mode "existing-secret" -}}
@@ -152,6 +175,21 @@ networkPolicy.extraEgressPorts.
 {{- end -}}
 {{- if and .Values.config.pullSecretSync .Values.config.pullSecretSync.enabled -}}
 {{- fail "config.pullSecretSync.enabled would start the sync inside the webhook pods, which have no API credentials: set pullSecretSync.enabled instead" -}}
+{{- end -}}
+{{- $configCluster := .Values.config.cluster | default dict -}}
+{{- if and (hasKey $configCluster "enabled") (ne $configCluster.enabled .Values.cluster.enabled) -}}
+{{- fail (printf "config.cluster.enabled (%v) contradicts cluster.enabled (%v): set cluster.enabled alone, which turns config.cluster on with the API token and RBAC it needs" $configCluster.enabled .Values.cluster.enabled) -}}
+{{- end -}}
+{{- if .Values.cluster.enabled -}}
+{{- range $part := list "warm" "repair" -}}
+{{- $settings := get $configCluster $part | default dict -}}
+{{- if and (hasKey $settings "enabled") (ne $settings.enabled (get $.Values.cluster $part)) -}}
+{{- fail (printf "config.cluster.%s.enabled (%v) contradicts cluster.%s (%v): set cluster.%s alone, which renders the config and the RBAC together" $part $settings.enabled $part (get $.Values.cluster $part) $part) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.cluster.enabled (not .Values.cluster.clusterWide) (empty .Values.cluster.namespaces) -}}
+{{- fail "cluster.clusterWide false needs cluster.namespaces: the namespaces whose pods, workloads and Events the webhook may read and write" -}}
 {{- end -}}
 {{- if and .Values.pullSecretSync.enabled (eq (include "regroute.pullSecretNames" .) "[]") -}}
 {{- fail "pullSecretSync.enabled needs a pull secret to copy: set registries.<host>.pullSecret in config, or pullSecretSync.names" -}}

@@ -1,6 +1,7 @@
 // deploy/chart: `helm lint --strict` and `helm template` over a matrix of values, every object validated against its
-// schema, the values schema refusing what it should, and the default render equal to the kustomize install object by
-// object, with each intended difference named below.
+// schema and every role's grants checked (Secrets by their configured names only, the webhook exactly what the parts
+// turned on use), the values schema refusing what it should, and the default render and each optional part equal
+// to the kustomize install with its component object by object, with each intended difference named below.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -19,8 +20,13 @@ import {
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
-import { ClusterRole, Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
-import { ConfigMap, Secret, Service } from 'kubernetes-models/v1';
+import {
+  ClusterRole,
+  ClusterRoleBinding,
+  Role,
+  RoleBinding,
+} from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { ConfigMap, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { parse as parseYaml } from 'yaml';
 import { VALUES_SCHEMA_FILE, valuesSchemaText } from '../../../scripts/chart-schema.js';
 import { serviceDnsNames } from '../../../src/certs/generate.js';
@@ -28,7 +34,7 @@ import { certsCommand } from '../../../src/cli/certs.js';
 import { parseConfigText } from '../../../src/config/load.js';
 import { byId, idOf, type KubeObject, renderKustomization } from '../../helpers/kustomize.js';
 import { chartDir, helmLint, helmTemplate, helmTemplateRun, NAMESPACE } from './helm.js';
-import { all, assertValid, configInPod, configMapOf, deployDir, one } from './manifests.js';
+import { all, assertValid, configInPod, configMapOf, deployDir, envOf, one } from './manifests.js';
 
 const CLUSTER_SCOPED = [
   'Namespace',
@@ -104,6 +110,37 @@ const MATRIX: Record<string, object> = {
   'a network policy with the example config': {
     config: exampleConfig,
     networkPolicy: { enabled: true, extraEgressPorts: [6443] },
+  },
+  'cluster parts on': {
+    cluster: { enabled: true },
+    resources: { requests: { memory: '192Mi' }, limits: { memory: '384Mi' } },
+  },
+  'cluster parts and admission events on': {
+    cluster: { enabled: true },
+    admissionEvents: { enabled: true },
+    resources: { requests: { memory: '192Mi' }, limits: { memory: '384Mi' } },
+  },
+  'learning alone, per namespace': {
+    cluster: {
+      enabled: true,
+      warm: false,
+      repair: false,
+      clusterWide: false,
+      namespaces: ['team-a', 'team-b'],
+    },
+    resources: { requests: { memory: '192Mi' }, limits: { memory: '384Mi' } },
+  },
+  'every part with API access, repair per namespace, with the example config': {
+    config: exampleConfig,
+    pullSecretSync: {
+      enabled: true,
+      names: ['extra-cred'],
+      clusterWideCopies: false,
+      copyNamespaces: ['team-a'],
+    },
+    admissionEvents: { enabled: true },
+    cluster: { enabled: true, warm: false, clusterWide: false, namespaces: ['team-a'] },
+    resources: { requests: { memory: '192Mi' }, limits: { memory: '384Mi' } },
   },
 };
 
@@ -184,14 +221,109 @@ function assertSameObjects(chart: KubeObject[], kustomize: KubeObject[]): void {
   for (const [id, object] of actual) assert.deepEqual(object, expected.get(id), id);
 }
 
-/** Where a namespaced object belongs: the release namespace, but for the dashboard and the per-namespace copies. */
-function namespaceOf(object: KubeObject, values: { dashboard?: { namespace?: string } }): string | undefined {
+interface MatrixValues {
+  dashboard?: { namespace?: string };
+  pullSecretSync?: { copyNamespaces?: string[] };
+  cluster?: { namespaces?: string[] };
+}
+
+/**
+ * Where a namespaced object belongs: the release namespace, but for the dashboard and the per-namespace bindings of
+ * the pull-secret copies and the cluster parts, which belong to one of the namespaces the values name.
+ */
+function namespaceOf(object: KubeObject, values: MatrixValues): string | undefined {
   if (object.metadata.name === 'regroute-dashboard') return values.dashboard?.namespace || NAMESPACE;
-  const copies = object.kind === 'RoleBinding' && object.metadata.name === 'regroute-pull-secret-copies';
-  return copies ? object.metadata.namespace : NAMESPACE;
+  if (object.kind !== 'RoleBinding') return NAMESPACE;
+  const listed =
+    object.metadata.name === 'regroute-pull-secret-copies'
+      ? values.pullSecretSync?.copyNamespaces
+      : ['regroute-cluster-pods', 'regroute-warm', 'regroute-repair'].includes(object.metadata.name)
+        ? values.cluster?.namespaces
+        : undefined;
+  const namespace = object.metadata.namespace ?? '';
+  return listed?.includes(namespace) ? namespace : NAMESPACE;
+}
+
+/**
+ * "scope apiGroup/resource verb [names]" for every rule of every role bound to the service account: scope is
+ * "cluster" for a ClusterRoleBinding, the namespace for a RoleBinding (a ClusterRole bound there grants there only).
+ */
+function grants(objects: KubeObject[], account: string, namespace = NAMESPACE): string[] {
+  const roles = [...all(objects, Role), ...all(objects, ClusterRole)];
+  const granted = new Set<string>();
+  for (const binding of [...all(objects, RoleBinding), ...all(objects, ClusterRoleBinding)]) {
+    const bound = binding.subjects?.some(
+      (s) => s.kind === 'ServiceAccount' && s.name === account && s.namespace === namespace,
+    );
+    if (!bound) continue;
+    const role = roles.find(
+      (r) =>
+        r.kind === binding.roleRef.kind &&
+        r.metadata?.name === binding.roleRef.name &&
+        (r.kind === 'ClusterRole' || r.metadata?.namespace === binding.metadata?.namespace),
+    );
+    assert.ok(role, `${binding.metadata?.name} binds an existing ${binding.roleRef.kind}`);
+    const scope = binding.kind === 'RoleBinding' ? binding.metadata?.namespace : 'cluster';
+    for (const rule of role.rules ?? []) {
+      assert.equal(rule.nonResourceURLs, undefined);
+      const names = rule.resourceNames ? ` [${rule.resourceNames.join(',')}]` : '';
+      for (const group of rule.apiGroups ?? [])
+        for (const resource of rule.resources ?? [])
+          for (const verb of rule.verbs) granted.add(`${scope} ${group}/${resource} ${verb}${names}`);
+    }
+  }
+  return [...granted].sort();
 }
 
 const decode = (value: string | undefined) => Buffer.from(value ?? '', 'base64').toString('utf8');
+
+interface RbacValues {
+  config?: Record<string, unknown>;
+  pullSecretSync?: { enabled?: boolean; names?: string[] };
+  admissionEvents?: { enabled?: boolean };
+  cluster?: {
+    enabled?: boolean;
+    warm?: boolean;
+    repair?: boolean;
+    clusterWide?: boolean;
+    namespaces?: string[];
+  };
+}
+
+/** The pull-secret names the values configure: every registries.<host>.pullSecret of the config, and names. */
+function configuredPullSecrets(values: RbacValues): string[] {
+  const registries = (values.config?.registries ?? {}) as Record<string, { pullSecret?: string } | null>;
+  const names = Object.values(registries).flatMap((r) => (r?.pullSecret ? [r.pullSecret] : []));
+  return [...new Set([...names, ...(values.pullSecretSync?.names ?? [])])].sort();
+}
+
+/** What the webhook's own service account should be granted: the API calls of the parts the values turn on. */
+function webhookGrants(values: RbacValues): string[] {
+  const granted: string[] = [];
+  if (values.admissionEvents?.enabled) granted.push('cluster /events create');
+  const cluster = values.cluster;
+  if (cluster?.enabled) {
+    // Every API call src/kube and src/cluster make, by part: learning and every part (cluster-pods.ts: opted-in
+    // namespaces, their pods, one read again), warm-up (workload-api.ts), repair (pod-api.ts: the JSON patch,
+    // Events on pods).
+    granted.push('cluster /namespaces list', 'cluster /namespaces watch');
+    const scopes = cluster.clusterWide === false ? (cluster.namespaces ?? []) : ['cluster'];
+    for (const scope of scopes) {
+      granted.push(`${scope} /pods get`, `${scope} /pods list`, `${scope} /pods watch`);
+      if (cluster.warm !== false)
+        for (const resource of [
+          'apps/deployments',
+          'apps/statefulsets',
+          'apps/daemonsets',
+          'batch/jobs',
+          'batch/cronjobs',
+        ])
+          granted.push(`${scope} ${resource} list`);
+      if (cluster.repair !== false) granted.push(`${scope} /pods patch`, `${scope} /events create`);
+    }
+  }
+  return [...new Set(granted)].sort();
+}
 
 describe('deploy/chart', () => {
   it('passes helm lint --strict with its defaults and with every case of the values matrix', () => {
@@ -213,6 +345,34 @@ describe('deploy/chart', () => {
       for (const object of objects.filter((o) => CLUSTER_SCOPED.includes(o.kind))) {
         assert.equal(object.metadata.namespace, undefined, `${name}: ${idOf(object)} is cluster-scoped`);
       }
+    }
+  });
+
+  it('grants nothing on Secrets beyond the configured names but create, no wildcard, and the webhook only what its parts use', () => {
+    for (const [name, values] of Object.entries(MATRIX) as [string, RbacValues][]) {
+      const objects = helmTemplate(values);
+      const names = configuredPullSecrets(values);
+      for (const role of [...all(objects, Role), ...all(objects, ClusterRole)]) {
+        const where = `${name}: ${role.kind} ${role.metadata?.name}`;
+        for (const rule of role.rules ?? []) {
+          const words = [
+            ...(rule.apiGroups ?? []),
+            ...(rule.resources ?? []),
+            ...(rule.resourceNames ?? []),
+            ...rule.verbs,
+          ];
+          for (const word of words) assert.ok(!word.includes('*'), `${where}: ${word}`);
+          if (!rule.resources?.includes('secrets')) continue;
+          // A name RBAC cannot know at create time: create alone goes without resourceNames.
+          if (rule.resourceNames === undefined) assert.deepEqual(rule.verbs, ['create'], where);
+          else assert.deepEqual([...rule.resourceNames].sort(), names, where);
+        }
+      }
+      assert.deepEqual(grants(objects, 'regroute'), webhookGrants(values), `${name}: the webhook's grants`);
+      const token = Boolean(values.admissionEvents?.enabled || values.cluster?.enabled);
+      assert.equal(one(objects, ServiceAccount, 'regroute').automountServiceAccountToken, token, name);
+      const pod = one(objects, Deployment, 'regroute').spec?.template.spec;
+      assert.equal(pod?.automountServiceAccountToken, token, name);
     }
   });
 
@@ -269,6 +429,16 @@ describe('deploy/chart refuses values', () => {
       { priorityClass: { value: 2_000_000_000 } },
       /priorityClass\/value/,
     ],
+    [
+      'a cluster part that has no role of its own',
+      { cluster: { enabled: true, learn: false } },
+      /additional properties 'learn' not allowed/,
+    ],
+    [
+      'a binding namespace that is no namespace name',
+      { cluster: { enabled: true, clusterWide: false, namespaces: ['Team_A'] } },
+      /cluster\/namespaces/,
+    ],
   ];
   // Checks across values run in the templates: helm template and helm install stop on them; helm 4's lint only logs
   // them (it renders fail() as a message), so they are asserted on helm template alone.
@@ -312,6 +482,31 @@ describe('deploy/chart refuses values', () => {
       'a heap that leaves too little of the memory limit',
       { maxOldSpaceSizeMiB: 200 },
       /maxOldSpaceSizeMiB \(200\) must stay 144 MiB below resources.limits.memory \(320Mi\)/,
+    ],
+    [
+      'the cluster parts in the config, which has no API token or RBAC without cluster.enabled',
+      { config: { cluster: { enabled: true } } },
+      /config.cluster.enabled \(true\) contradicts cluster.enabled \(false\): set cluster.enabled alone/,
+    ],
+    [
+      'the cluster parts granted and then turned off in the config',
+      { cluster: { enabled: true }, config: { cluster: { enabled: false } } },
+      /config.cluster.enabled \(false\) contradicts cluster.enabled \(true\)/,
+    ],
+    [
+      'repair turned off in the config with its role granted',
+      { cluster: { enabled: true }, config: { cluster: { repair: { enabled: false } } } },
+      /config.cluster.repair.enabled \(false\) contradicts cluster.repair \(true\): set cluster.repair alone/,
+    ],
+    [
+      'warm-up turned on in the config without its role',
+      { cluster: { enabled: true, warm: false }, config: { cluster: { warm: { enabled: true } } } },
+      /config.cluster.warm.enabled \(true\) contradicts cluster.warm \(false\)/,
+    ],
+    [
+      'per-namespace cluster bindings with no namespace',
+      { cluster: { enabled: true, clusterWide: false } },
+      /cluster.clusterWide false needs cluster.namespaces/,
     ],
     [
       'monitoring without the metrics listener',
@@ -673,6 +868,217 @@ describe('deploy/chart with admissionEvents on against deploy/components/admissi
     assertSameObjects(
       helmTemplate({ certificates: { mode: 'cert-manager' }, ...MATRIX['admission events on'] }),
       kustomize,
+    );
+  });
+});
+
+/** A strategic-merge patch deleting one cluster-scoped object. */
+const deletion = (kind: string, name: string) =>
+  [
+    'apiVersion: rbac.authorization.k8s.io/v1',
+    `kind: ${kind}`,
+    'metadata:',
+    `  name: ${name}`,
+    '$patch: delete',
+    '',
+  ].join('\n');
+
+describe('deploy/chart with cluster on against deploy/components/repair', () => {
+  let copy: string;
+  const memory = { resources: { requests: { memory: '192Mi' }, limits: { memory: '384Mi' } } };
+  const chartWith = (cluster: object, values: object = {}) =>
+    helmTemplate({
+      certificates: { mode: 'cert-manager' },
+      ...memory,
+      cluster: { enabled: true, ...cluster },
+      ...values,
+    });
+
+  /** The install with the components, and the lines and files given, as an overlay of one's own. */
+  const overlay = async (
+    name: string,
+    components: string[],
+    lines: string[] = [],
+    files: Record<string, string> = {},
+  ) => {
+    const dir = join(copy, name);
+    await mkdir(dir);
+    for (const [file, text] of Object.entries(files)) await writeFile(join(dir, file), text);
+    await writeFile(
+      join(dir, 'kustomization.yaml'),
+      [
+        'apiVersion: kustomize.config.k8s.io/v1beta1',
+        'kind: Kustomization',
+        'resources: [../deploy/overlays/cert-manager]',
+        `components: [${components.map((c) => `../deploy/components/${c}`).join(', ')}]`,
+        ...lines,
+        '',
+      ].join('\n'),
+    );
+    return renderKustomization(dir);
+  };
+
+  /**
+   * Parts left out as components/repair/kustomization.yaml says: the binding deleted and the part off in
+   * config.yaml (the config the chart renders by default, with that). The chart leaves the unbound ClusterRole out
+   * too, so the overlay deletes it as well.
+   */
+  const leftOut = (parts: string[]) =>
+    overlay(
+      `without-${parts.join('-')}`,
+      ['repair'],
+      [
+        'configMapGenerator:',
+        '  - { name: regroute-config, namespace: regroute-system, behavior: replace, files: [config.yaml] }',
+        'patches:',
+        ...parts.flatMap((part) => [`  - path: no-${part}-role.yaml`, `  - path: no-${part}-binding.yaml`]),
+      ],
+      {
+        'config.yaml': JSON.stringify({
+          ...chartValues.config,
+          cluster: Object.fromEntries(parts.map((part) => [part, { enabled: false }])),
+        }),
+        ...Object.fromEntries(
+          parts.flatMap((part) => [
+            [`no-${part}-role.yaml`, deletion('ClusterRole', `regroute-${part}`)],
+            [`no-${part}-binding.yaml`, deletion('ClusterRoleBinding', `regroute-${part}`)],
+          ]),
+        ),
+      },
+    );
+
+  before(async () => {
+    copy = await mkdtemp(join(tmpdir(), 'regroute-chart-cluster-'));
+    await cp(deployDir, join(copy, 'deploy'), { recursive: true, filter: (src) => !src.includes('/certs') });
+  });
+  after(() => rm(copy, { recursive: true, force: true }));
+
+  /** The config the webhook's container reads: the mounted file with the container's environment. */
+  const configOfPod = (objects: KubeObject[]) => {
+    const deployment = one(objects, Deployment, 'regroute');
+    const env = envOf(deployment.spec?.template.spec?.containers[0], objects, deployment.metadata?.namespace);
+    return configInPod(configMapOf(objects).data?.['config.yaml'] ?? '', env, 'the chart');
+  };
+  const parts = (objects: KubeObject[]) => {
+    const { cluster, admission } = configOfPod(objects);
+    return {
+      cluster: cluster.enabled,
+      learn: cluster.learn.enabled,
+      warm: cluster.warm.enabled,
+      repair: cluster.repair.enabled,
+      events: admission.events.enabled,
+    };
+  };
+
+  it('renders the objects of the kustomize install with the component, given the memory values.yaml asks for', async () => {
+    assertSameObjects(chartWith({}), await overlay('with-repair', ['repair']));
+  });
+
+  it('goes with admissionEvents as the two components go together: one token, one memory, both grants', async () => {
+    assertSameObjects(
+      chartWith({}, { admissionEvents: { enabled: true } }),
+      await overlay('with-both', ['admission-events', 'repair']),
+    );
+  });
+
+  for (const left of [['repair'], ['warm'], ['warm', 'repair']]) {
+    it(`leaves ${left.join(' and ')} out as the component's overlay does: no role, no binding, the config saying so`, async () => {
+      const values = Object.fromEntries(left.map((part) => [part, false]));
+      assertSameObjects(chartWith(values), await leftOut(left));
+    });
+  }
+
+  it('turns config.cluster on through REGROUTE_CLUSTER, and each part as its value says', () => {
+    const off = { cluster: false, learn: true, warm: true, repair: true, events: false };
+    assert.deepEqual(parts(helmTemplate({})), off);
+    assert.deepEqual(parts(chartWith({})), { ...off, cluster: true });
+    assert.deepEqual(parts(chartWith({ repair: false })), { ...off, cluster: true, repair: false });
+    assert.deepEqual(parts(chartWith({ warm: false, repair: false })), {
+      ...off,
+      cluster: true,
+      warm: false,
+      repair: false,
+    });
+    assert.deepEqual(parts(chartWith({}, { admissionEvents: { enabled: true } })), {
+      ...off,
+      cluster: true,
+      events: true,
+    });
+    // Learning has no role of its own: the config turns it off, the roles stay.
+    const withoutLearning = chartWith({}, { config: { cluster: { learn: { enabled: false } } } });
+    assert.deepEqual(parts(withoutLearning), { ...off, cluster: true, learn: false });
+    // The rest of a part's settings stay the config's.
+    const slower = chartWith({ repair: false }, { config: { cluster: { repair: { ratePerMinute: 5 } } } });
+    assert.deepEqual(configOfPod(slower).cluster.repair, { enabled: false, ratePerMinute: 5 });
+  });
+
+  it('renders nothing of it, and the config as it is, while cluster.enabled is off, whatever the parts say', () => {
+    const defaults = helmTemplate({});
+    assert.equal([...all(defaults, ClusterRole), ...all(defaults, Role)].length, 0, 'no role');
+    assert.equal(
+      [...all(defaults, ClusterRoleBinding), ...all(defaults, RoleBinding)].length,
+      0,
+      'no binding',
+    );
+    assert.equal(one(defaults, ServiceAccount, 'regroute').automountServiceAccountToken, false);
+    assert.equal(
+      one(defaults, Deployment, 'regroute').spec?.template.spec?.automountServiceAccountToken,
+      false,
+    );
+    assert.equal(one(defaults, ConfigMap, 'regroute-environment').data?.REGROUTE_CLUSTER, undefined);
+    const parted = helmTemplate({ cluster: { warm: false, repair: false, clusterWide: false } });
+    assert.deepEqual(normalised(parted), normalised(defaults));
+  });
+
+  it('names its objects after the release, as every other, and binds the release’s own service account', () => {
+    const objects = helmTemplate(
+      { fullnameOverride: 'acme', cluster: { enabled: true }, admissionEvents: { enabled: true } },
+      'platform-webhooks',
+    );
+    const expected = ['acme-admission-events', 'acme-cluster-pods', 'acme-repair', 'acme-warm'];
+    assert.deepEqual(
+      all(objects, ClusterRole)
+        .map((o) => o.metadata?.name)
+        .sort(),
+      expected,
+    );
+    assert.deepEqual(
+      all(objects, ClusterRoleBinding)
+        .map((o) => o.metadata?.name)
+        .sort(),
+      expected,
+    );
+    assert.deepEqual(
+      grants(objects, 'acme', 'platform-webhooks'),
+      webhookGrants({ cluster: { enabled: true }, admissionEvents: { enabled: true } }),
+    );
+  });
+
+  it('binds pods, workloads and Events in cluster.namespaces only with clusterWide off; namespaces stay cluster-wide', () => {
+    const objects = chartWith({ clusterWide: false, namespaces: ['team-a', 'team-b'] });
+    for (const object of objects) assertValid(object);
+    assert.deepEqual(
+      all(objects, ClusterRoleBinding).map((b) => b.metadata?.name),
+      ['regroute-cluster-namespaces'],
+    );
+    const bindings = all(objects, RoleBinding).map(
+      (b) => `${b.metadata?.namespace} ${b.roleRef.kind} ${b.roleRef.name}`,
+    );
+    assert.deepEqual(bindings.sort(), [
+      'team-a ClusterRole regroute-cluster-pods',
+      'team-a ClusterRole regroute-repair',
+      'team-a ClusterRole regroute-warm',
+      'team-b ClusterRole regroute-cluster-pods',
+      'team-b ClusterRole regroute-repair',
+      'team-b ClusterRole regroute-warm',
+    ]);
+    assert.deepEqual(
+      grants(objects, 'regroute'),
+      webhookGrants({ cluster: { enabled: true, clusterWide: false, namespaces: ['team-a', 'team-b'] } }),
+    );
+    assert.ok(
+      !grants(objects, 'regroute').some((g) => g.startsWith('cluster /pods')),
+      'no pods cluster-wide',
     );
   });
 });
