@@ -9,13 +9,11 @@ import { imageSites } from '../../../src/admission/pod.js';
 import { type AdmissionRequest, decodeReview } from '../../../src/admission/review.js';
 import { parseConfig } from '../../../src/config/load.js';
 import {
-  AdmissionEvents,
   admissionEvent,
-  EventMetrics,
   MAX_MESSAGE_CHARS,
   REROUTED_AT_ADMISSION,
-  startAdmissionEvents,
-} from '../../../src/kube/admission-events.js';
+} from '../../../src/kube/admission-event.js';
+import { AdmissionEvents, EventMetrics, startAdmissionEvents } from '../../../src/kube/admission-events.js';
 import { parseReference } from '../../../src/reference/index.js';
 import { matchRoute } from '../../../src/routing/route.js';
 import { MemoryState } from '../../../src/state/memory-state.js';
