@@ -223,7 +223,7 @@ export async function mutate(
 
   // First what each image needs, without waiting: most are decided by the pod alone or share an image with an
   // earlier container (sidecars, init containers), and each distinct image is observed once, all at the same time.
-  const observations = new Map<string, Promise<Observation>>();
+  const observations = new Map<string, Observation | Promise<Observation>>();
   const pending: (ImageDecision | Routed)[] = sites.map((site, index) => {
     if (index >= MAX_IMAGES_PER_REVIEW) return { site, decision: unchanged('image-cap') };
     if (typeof site.image !== 'string') {
@@ -245,17 +245,15 @@ export async function mutate(
     }
     return { site, reference, match, image: site.image };
   });
-  // One wait for every lookup of the pod; then the decisions, which are pure.
-  const observed = new Map<string, Observation>();
-  if (observations.size > 0) {
-    const answers = await Promise.all(observations.values());
-    let i = 0;
-    for (const image of observations.keys()) observed.set(image, answers[i++] as Observation);
+  // A wait only for images whose observation needs a registry (all of them at the same time); a warm pod's
+  // observations are all made already. Then the decisions, which are pure.
+  for (const [image, observation] of observations) {
+    if (observation instanceof Promise) observations.set(image, await observation);
   }
   const decisions = pending.map((item): ImageDecision => {
     if (!('match' in item)) return item;
     const { site, reference, match, image } = item;
-    const decision = decide(reference, match, observed.get(image) as Observation, {
+    const decision = decide(reference, match, observations.get(image) as Observation, {
       unverifiedTags: admission.unverifiedTags,
       canUse,
     });
