@@ -1,11 +1,11 @@
 // The whole product in one pipeline: an admission request in, an admission response and its decisions out.
-import { setMaxListeners } from 'node:events';
 import { LRUCache } from 'lru-cache';
 import type { Config, Route } from '../config/schema.js';
 import { type ParsedReference, parseReference, type Reference } from '../reference/index.js';
 import { type Decision, decide, LEFT_FOR_A_FAULT, type Observation, unchanged } from '../routing/decision.js';
 import { observe } from '../routing/observe.js';
 import { type Candidate, matchRoute, type RouteMatch } from '../routing/route.js';
+import { type Deadline, deadlineOf } from '../state/deadline.js';
 import type { RegistryState } from '../state/state.js';
 import { buildPatch, ORIGINAL_IMAGES_ANNOTATION, type PatchPlan, proveApplies } from './patch.js';
 import { annotationOf, type ImageSite, imageSites, isObject, labelOf, pullSecretNames } from './pod.js';
@@ -188,11 +188,9 @@ interface Routed {
 export async function mutate(
   request: AdmissionRequest,
   deps: MutateDeps,
-  signal: AbortSignal,
+  within: AbortSignal | Deadline,
 ): Promise<MutateOutcome> {
-  // Every lookup of every image listens for the deadline: dozens of listeners on one signal are expected, and
-  // Node's leak warning would otherwise be printed for each large pod while a registry is slow.
-  setMaxListeners(0, signal);
+  const deadline = deadlineOf(within);
   const pod = request.object;
   const sites = sitesToRoute(request);
   if (typeof sites === 'string') return { response: allowed(request.uid), decisions: [], skipped: sites };
@@ -241,7 +239,7 @@ export async function mutate(
     const match = routeOf(site.image, reference, routes);
     if (!match) return { site, reference, decision: unchanged('no-route') };
     if (!observations.has(site.image)) {
-      observations.set(site.image, observe(reference, match, deps.state, signal, admission.unverifiedTags));
+      observations.set(site.image, observe(reference, match, deps.state, deadline, admission.unverifiedTags));
     }
     return { site, reference, match, image: site.image };
   });

@@ -1,7 +1,7 @@
 // Gathers the registry state one decision needs, asking only what the decision cannot do without, within a deadline.
 import type { Reference } from '../reference/index.js';
 import { effectiveTag } from '../reference/index.js';
-import { untilAborted } from '../state/deadline.js';
+import { type Deadline, deadlineOf, untilAborted } from '../state/deadline.js';
 import {
   isFailing,
   type Presence,
@@ -53,9 +53,9 @@ type Pending = Promise<void> | undefined;
  * deadline, and the rest runs when it is answered. So an observation made entirely of cached answers is made
  * synchronously, and one that needs registries waits exactly as long as its lookups.
  */
-function run<T>(steps: Steps<T>, state: RegistryState, signal: AbortSignal, input?: unknown): T | Promise<T> {
+function run<T>(steps: Steps<T>, state: RegistryState, deadline: Deadline, input?: unknown): T | Promise<T> {
   let answer = input;
-  const resume = (value: unknown) => run(steps, state, signal, value);
+  const resume = (value: unknown) => run(steps, state, deadline, value);
   for (;;) {
     const step = steps.next(answer);
     if (step.done) return step.value;
@@ -64,20 +64,24 @@ function run<T>(steps: Steps<T>, state: RegistryState, signal: AbortSignal, inpu
       case 'tag':
         answer = state.cachedTag?.(ask.location, ask.tag, ask.withBody);
         if (answer === undefined) {
+          const { signal } = deadline;
           const lookup = state.resolveTag(ask.location, ask.tag, signal, ask.withBody);
           return untilAborted(lookup, signal, UNKNOWN_TAG).then(resume);
         }
         break;
       case 'presence': {
+        const { signal } = deadline;
         const lookup = state.hasManifest(ask.location, ask.digest, signal, ask.trust);
         return untilAborted(lookup, signal, UNKNOWN_PRESENCE).then(resume);
       }
-      case 'settled':
+      case 'settled': {
+        const { signal } = deadline;
         return Promise.all(ask.registries.map((registry) => state.settledHealth?.(registry, signal))).then(
           () => resume(undefined),
         );
+      }
       case 'start':
-        answer = run(ask.steps, state, signal);
+        answer = run(ask.steps, state, deadline);
         break;
       case 'join': {
         const waiting = ask.pending.filter((pending) => pending !== undefined);
@@ -103,17 +107,18 @@ const askPresence = (location: RepositoryLocation, digest: string, trust: Trust)
 });
 
 /**
- * The registry state the decision for `reference` needs. Synchronous when every answer it needs is cached (the warm
- * path), a promise otherwise; the observation is the same either way.
+ * The registry state the decision for `reference` needs, within `deadline`. Synchronous when every answer it needs
+ * is cached (the warm path), a promise otherwise; the observation is the same either way.
  */
 export function observe(
   reference: Reference,
   match: RouteMatch,
   state: RegistryState,
-  signal: AbortSignal,
+  deadline: AbortSignal | Deadline,
   unverifiedTags: 'allow' | 'deny',
 ): Observation | Promise<Observation> {
-  return run(observation(reference, match, state, signal, unverifiedTags), state, signal);
+  const waiting = deadlineOf(deadline);
+  return run(observation(reference, match, state, waiting, unverifiedTags), state, waiting);
 }
 
 type Seen = { -readonly [K in keyof CandidateObservation]: CandidateObservation[K] };
@@ -122,7 +127,7 @@ function* observation(
   reference: Reference,
   match: RouteMatch,
   state: RegistryState,
-  signal: AbortSignal,
+  deadline: Deadline,
   unverifiedTags: 'allow' | 'deny',
 ): Steps<Observation> {
   const tag = effectiveTag(reference);
@@ -131,7 +136,7 @@ function* observation(
   // Checked before anything is allocated: this runs for every image of every admission.
   const sourceSuspect = state.health(match.source.registry) === 'suspect';
   const ownSuspect = state.health(reference.registry) === 'suspect';
-  if ((sourceSuspect || ownSuspect) && state.settledHealth && !signal.aborted) {
+  if ((sourceSuspect || ownSuspect) && state.settledHealth && !deadline.aborted) {
     const registries: string[] = [];
     if (sourceSuspect) registries.push(match.source.registry);
     if (ownSuspect) registries.push(reference.registry);
@@ -152,7 +157,7 @@ function* observation(
   const miss =
     tag !== null &&
     !reference.digest &&
-    !signal.aborted &&
+    !deadline.aborted &&
     state.knownTag !== undefined &&
     state.knownTag(match.source, tag) === undefined &&
     !isFailing(state.health(match.source.registry));
@@ -172,7 +177,7 @@ function* observation(
   let digest: DigestAnswer;
   if (reference.digest) digest = { kind: 'digest', digest: reference.digest, from: 'reference' };
   else if (!tag) digest = { kind: 'unknown', cause: 'error' };
-  else if (signal.aborted) digest = UNKNOWN_TAG;
+  else if (deadline.aborted) digest = UNKNOWN_TAG;
   else digest = (yield askTag(match.source, tag)) as TagAnswer;
   // Read after the lookup: a failing answer may just have taught the tracker that the source is down.
   const sourceHealth = state.health(match.source.registry);
@@ -192,11 +197,11 @@ function* observation(
       const asked = early?.get(index);
       if (early?.has(index)) {
         // Its tag was asked with the source's: a matching digest was recorded as present (its bytes hashed).
-        if (signal.aborted) continue;
+        if (deadline.aborted) continue;
         const steps = (function* (): Steps<void> {
           yield { kind: 'join', pending: [asked] };
           seen.presence = state.knownPresence(candidate, wanted, trust);
-          if (seen.presence === 'unknown' && !signal.aborted) {
+          if (seen.presence === 'unknown' && !deadline.aborted) {
             seen.presence = (yield askPresence(candidate, wanted, trust)) as Presence;
           }
         })();
@@ -209,12 +214,12 @@ function* observation(
       if (seen.presence === 'present') break;
       if (seen.presence === 'mismatch') continue;
       if (seen.presence === 'absent' && !tag) continue;
-      if (signal.aborted) continue;
+      if (deadline.aborted) continue;
       const steps = (function* (): Steps<void> {
         if (seen.presence === 'unknown')
           seen.presence = (yield askPresence(candidate, wanted, trust)) as Presence;
         // Only an absent manifest raises the question of a stale mirror; a present one settles it.
-        if (seen.presence === 'absent' && tag && !reference.digest && !signal.aborted) {
+        if (seen.presence === 'absent' && tag && !reference.digest && !deadline.aborted) {
           seen.tag = (yield askTag(candidate, tag)) as TagAnswer;
         }
       })();
@@ -225,7 +230,7 @@ function* observation(
     // single-platform manifest a mirror holds under the same tag can be told apart.
     for (const [index, candidate] of match.candidates.entries()) {
       const seen = candidates[index];
-      if (!seen || !usable(seen.health) || signal.aborted) continue;
+      if (!seen || !usable(seen.health) || deadline.aborted) continue;
       const steps = (function* (): Steps<void> {
         seen.tag = (yield askTag(candidate, tag, true)) as TagAnswer;
       })();

@@ -81,16 +81,17 @@ export class LiveState implements RegistryState {
   cachedTag(location: RepositoryLocation, tag: string, withBody = false): TagAnswer | undefined {
     // A trusted cache is never asked: its tags say nothing regroute could check.
     if (this.options.trusted?.has(location.registry)) return TRUSTED_TAG;
-    const fresh = this.tags.fresh(location, tag);
+    const entry = this.tags.freshEntry(location, tag);
+    const fresh = entry?.digest;
     const failing = isFailing(this.health(location.registry));
     if (fresh === null) {
       this.options.onCache?.('tag', true);
       return ABSENT_TAG;
     }
-    if (fresh !== undefined) {
+    if (entry !== undefined && fresh !== undefined) {
       // Refresh-ahead: a tag pods keep asking for is looked up again before it expires, in the background, so a
       // refresh never holds up an admission and no answer older than the TTL is served.
-      if (!failing && this.tags.refreshDue(location, tag)) {
+      if (!failing && this.tags.isRefreshDue(entry)) {
         this.#request('HEAD', location, tag).catch(() => {});
       }
       const children = this.#children.get(fresh);
