@@ -258,24 +258,18 @@ export async function mutate(
     return { site, reference, decision };
   });
 
-  const rewrites = decisions.flatMap(({ site, decision }) =>
-    decision.target ? [{ site, target: decision.target }] : [],
-  );
+  const rewrites: { site: ImageSite; target: string }[] = [];
+  // Each secret once, in the order the pods' images first need them.
+  const needed = new Set<string>();
+  for (const { site, decision } of decisions) {
+    if (decision.target) rewrites.push({ site, target: decision.target });
+    const secret = decision.candidate ? registries[decision.candidate.registry]?.pullSecret : undefined;
+    if (secret && !podSecrets.includes(secret)) needed.add(secret);
+  }
   const warnings = warningsOf(decisions);
   if (rewrites.length === 0) return { response: allowed(request.uid, warnings), decisions, skipped: null };
 
-  const pullSecrets = isEphemeralUpdate
-    ? []
-    : [
-        ...new Set(
-          decisions.flatMap(({ decision }) => {
-            const secret = decision.candidate
-              ? registries[decision.candidate.registry]?.pullSecret
-              : undefined;
-            return secret && !podSecrets.includes(secret) ? [secret] : [];
-          }),
-        ),
-      ];
+  const pullSecrets = isEphemeralUpdate ? [] : [...needed];
   const plan: PatchPlan = {
     rewrites,
     pullSecrets,
