@@ -121,8 +121,8 @@ export class Metrics {
 
   readonly registryRequests = new Counter({
     name: 'regroute_registry_requests_total',
-    help: 'HTTP requests made to registries, by registry, operation, outcome class and HTTP status (none: no answer).',
-    labelNames: ['registry', 'operation', 'outcome', 'status'] as const,
+    help: 'HTTP requests made to registries, by registry, operation, outcome class, HTTP status (none: no answer) and kind (probe: health checks; lookup: admissions, commands).',
+    labelNames: ['registry', 'operation', 'outcome', 'status', 'kind'] as const,
     registers: [this.registry],
   });
 
@@ -275,6 +275,7 @@ export class Metrics {
       operation: event.operation,
       outcome: event.outcome,
       status: statusLabel(event.status),
+      kind: event.kind,
     });
   }
 

@@ -176,7 +176,7 @@ export class Prober {
   async #check(client: RegistryClient, registry: string, signal: AbortSignal): Promise<Check> {
     const sample = this.config.registries[registry]?.healthCheck ? undefined : this.samples?.next(registry);
     if (sample) return this.#checkContent(client, registry, sample, signal);
-    const ping = await client.ping({ signal });
+    const ping = await client.ping({ signal, kind: 'probe' });
     if (!ping.ok) {
       const error = ping.error ?? `GET /v2/ answered ${ping.status ?? 'nothing'}`;
       return ping.availability === 'rate-limited'
@@ -185,7 +185,7 @@ export class Prober {
     }
     const deep = this.config.registries[registry]?.healthCheck;
     if (!deep) return { kind: 'ok', evidence: 'ping' };
-    const manifest = await client.headManifest(deep.repository, deep.reference, { signal });
+    const manifest = await client.headManifest(deep.repository, deep.reference, { signal, kind: 'probe' });
     if (manifest.kind === 'found') return { kind: 'ok', evidence: 'manifest' };
     if (manifest.kind === 'not-found')
       return {
@@ -217,7 +217,7 @@ export class Prober {
       result.availability === 'rate-limited'
         ? ({ kind: 'rate-limited', error: result.message, retryAfterMs: result.retryAfterMs } as const)
         : ({ kind: 'failed', error: `${what}: ${result.message}` } as const);
-    const manifest = await client.headManifest(sample.repository, sample.digest, { signal });
+    const manifest = await client.headManifest(sample.repository, sample.digest, { signal, kind: 'probe' });
     if (manifest.kind === 'error') return failure(manifest, `known manifest ${where}`);
     if (manifest.kind === 'not-found') {
       this.samples?.drop(registry, sample);
@@ -225,7 +225,7 @@ export class Prober {
     }
     if (sample.blob === undefined) sample.blob = await this.#blobOf(client, sample, signal);
     if (!sample.blob) return { kind: 'ok', evidence: 'manifest' };
-    const blob = await client.headBlob(sample.repository, sample.blob, { signal });
+    const blob = await client.headBlob(sample.repository, sample.blob, { signal, kind: 'probe' });
     if (blob.kind === 'error') return failure(blob, `blob ${sample.blob} of ${where}`);
     if (blob.kind === 'not-found') this.samples?.drop(registry, sample);
     return { kind: 'ok', evidence: 'manifest' };
@@ -240,9 +240,9 @@ export class Prober {
     sample: ContentSample,
     signal: AbortSignal,
   ): Promise<string | null | undefined> {
-    let body = await client.getManifest(sample.repository, sample.digest, { signal });
+    let body = await client.getManifest(sample.repository, sample.digest, { signal, kind: 'probe' });
     const child = body.kind === 'found' ? body.children?.[0] : undefined;
-    if (child) body = await client.getManifest(sample.repository, child, { signal });
+    if (child) body = await client.getManifest(sample.repository, child, { signal, kind: 'probe' });
     if (body.kind !== 'found') return undefined;
     return body.blobs?.[0] ?? null;
   }
