@@ -55,7 +55,7 @@ type Pending = Promise<void> | undefined;
  */
 function run<T>(steps: Steps<T>, state: RegistryState, deadline: Deadline, input?: unknown): T | Promise<T> {
   let answer = input;
-  const resume = (value: unknown) => run(steps, state, deadline, value);
+  const resume = (value?: unknown) => run(steps, state, deadline, value);
   for (;;) {
     const step = steps.next(answer);
     if (step.done) return step.value;
@@ -77,7 +77,7 @@ function run<T>(steps: Steps<T>, state: RegistryState, deadline: Deadline, input
       case 'settled': {
         const { signal } = deadline;
         return Promise.all(ask.registries.map((registry) => state.settledHealth?.(registry, signal))).then(
-          () => resume(undefined),
+          () => resume(),
         );
       }
       case 'start':
@@ -85,7 +85,7 @@ function run<T>(steps: Steps<T>, state: RegistryState, deadline: Deadline, input
         break;
       case 'join': {
         const waiting = ask.pending.filter((pending) => pending !== undefined);
-        if (waiting.length > 0) return Promise.all(waiting).then(() => resume(undefined));
+        if (waiting.length > 0) return Promise.all(waiting).then(() => resume());
         answer = undefined;
         break;
       }
@@ -134,15 +134,16 @@ function* observation(
   // One failure makes a registry suspect while the prober confirms it (a probe timeout or two): a pod of its source
   // or own location waits for that verdict, within the deadline, rather than move on a blip.
   // Checked before anything is allocated: this runs for every image of every admission.
-  const sourceSuspect = state.health(match.source.registry) === 'suspect';
-  const ownSuspect = state.health(reference.registry) === 'suspect';
-  if ((sourceSuspect || ownSuspect) && state.settledHealth && !deadline.aborted) {
+  let sourceHealth = state.health(match.source.registry);
+  let ownHealth = state.health(reference.registry);
+  if ((sourceHealth === 'suspect' || ownHealth === 'suspect') && state.settledHealth && !deadline.aborted) {
     const registries: string[] = [];
-    if (sourceSuspect) registries.push(match.source.registry);
-    if (ownSuspect) registries.push(reference.registry);
+    if (sourceHealth === 'suspect') registries.push(match.source.registry);
+    if (ownHealth === 'suspect') registries.push(reference.registry);
     yield { kind: 'settled', registries };
+    sourceHealth = state.health(match.source.registry);
+    ownHealth = state.health(reference.registry);
   }
-  const ownHealth = state.health(reference.registry);
   const candidates = match.candidates.map(
     (candidate): Seen => ({ health: state.health(candidate.registry), presence: 'not-checked' }),
   );
@@ -153,14 +154,15 @@ function* observation(
   // that a matching digest proves presence by bytes) at the same time as the source, not after it answers; only a
   // candidate whose tag names other content needs a second request. Candidates after the source are asked only
   // if the source cannot serve.
+  // The source's answer when the cache has it, read once: it also says whether this is a miss (no fresh answer).
+  const asksSource = tag !== null && !reference.digest && !deadline.aborted;
+  const cached = asksSource ? state.cachedTag?.(match.source, tag) : undefined;
+  const fresh =
+    cached !== undefined
+      ? cached.kind === 'absent' || (cached.kind === 'digest' && cached.from === 'cache')
+      : asksSource && state.knownTag?.(match.source, tag) !== undefined;
   let early: Map<number, Pending> | undefined;
-  const miss =
-    tag !== null &&
-    !reference.digest &&
-    !deadline.aborted &&
-    state.knownTag !== undefined &&
-    state.knownTag(match.source, tag) === undefined &&
-    !isFailing(state.health(match.source.registry));
+  const miss = asksSource && state.knownTag !== undefined && !fresh && !isFailing(sourceHealth);
   if (miss) {
     early = new Map();
     for (const [index, candidate] of match.candidates.entries()) {
@@ -178,9 +180,9 @@ function* observation(
   if (reference.digest) digest = { kind: 'digest', digest: reference.digest, from: 'reference' };
   else if (!tag) digest = { kind: 'unknown', cause: 'error' };
   else if (deadline.aborted) digest = UNKNOWN_TAG;
-  else digest = (yield askTag(match.source, tag)) as TagAnswer;
+  else digest = cached ?? ((yield askTag(match.source, tag)) as TagAnswer);
   // Read after the lookup: a failing answer may just have taught the tracker that the source is down.
-  const sourceHealth = state.health(match.source.registry);
+  sourceHealth = state.health(match.source.registry);
 
   // No lookup starts once the deadline has passed: a pod of thousands of images must not keep the registries
   // (and this process) busy after its answer is due.

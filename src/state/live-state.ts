@@ -83,27 +83,28 @@ export class LiveState implements RegistryState {
     if (this.options.trusted?.has(location.registry)) return TRUSTED_TAG;
     const entry = this.tags.freshEntry(location, tag);
     const fresh = entry?.digest;
-    const failing = isFailing(this.health(location.registry));
     if (fresh === null) {
       this.options.onCache?.('tag', true);
       return ABSENT_TAG;
     }
+    // Health is read only where it matters: most answers are fresh, not due for a refresh, and wanted without body.
+    const failing = () => isFailing(this.health(location.registry));
     if (entry !== undefined && fresh !== undefined) {
       // Refresh-ahead: a tag pods keep asking for is looked up again before it expires, in the background, so a
       // refresh never holds up an admission and no answer older than the TTL is served.
-      if (!failing && this.tags.isRefreshDue(entry)) {
+      if (this.tags.isRefreshDue(entry) && !failing()) {
         this.#request('HEAD', location, tag).catch(() => {});
       }
       const children = this.#children.get(fresh);
       // Without its body (children unknown) a fresh answer still serves unless the caller needs the body and the
       // registry can be asked for it.
-      if (children === undefined && withBody && !failing) return undefined;
+      if (children === undefined && withBody && !failing()) return undefined;
       this.options.onCache?.('tag', true);
       return children
         ? { kind: 'digest', digest: fresh, from: 'cache', children }
         : { kind: 'digest', digest: fresh, from: 'cache' };
     }
-    if (!failing) return undefined;
+    if (!failing()) return undefined;
     this.options.onCache?.('tag', false);
     return this.#fallback(location, tag, 'unhealthy');
   }
