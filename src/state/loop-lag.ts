@@ -12,11 +12,17 @@ export interface LoopLag {
 
 /** How often the event loop's lateness is sampled (a libuv timer: no JavaScript runs per sample). */
 const RESOLUTION_MS = 10;
+/**
+ * What a sample may exceed RESOLUTION_MS by without the loop having been held: a timer's own granularity and the
+ * scheduler's jitter (measured idle: 0.1 ms on average; on a busy machine a few ms now and then).
+ */
+const JITTER_MS = 2;
 
 /**
  * The event loop's lateness from perf_hooks' delay histogram: every sample is the time between two ticks of a timer
- * due every RESOLUTION_MS, so what a sample exceeds that by is how long the loop was held. Its sum over a stretch is
- * read as the difference of two running totals. Sampling runs between start() and stop().
+ * due every RESOLUTION_MS, so what a sample exceeds that (and JITTER_MS) by is how long the loop was held, by our own
+ * work or by the machine (a CPU limit's throttling included). Its sum over a stretch is read as the difference of
+ * two running totals. Sampling runs between start() and stop().
  */
 export class EventLoopLag implements LoopLag {
   #histogram: IntervalHistogram | null = null;
@@ -40,10 +46,13 @@ export class EventLoopLag implements LoopLag {
   }
 }
 
-/** Lateness summed over every sample so far (ms); the histogram counts nanoseconds. */
+/**
+ * Lateness summed over every sample so far (ms), less the jitter allowed each: the histogram counts nanoseconds,
+ * and its mean over all samples times their count is their sum.
+ */
 function lateness(histogram: IntervalHistogram): number {
   const samples = histogram.count;
-  return samples === 0 ? 0 : (histogram.mean * samples) / 1e6 - samples * RESOLUTION_MS;
+  return samples === 0 ? 0 : (histogram.mean * samples) / 1e6 - samples * (RESOLUTION_MS + JITTER_MS);
 }
 
 /**
