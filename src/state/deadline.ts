@@ -49,8 +49,9 @@ export function deadlineOf(deadline: AbortSignal | Deadline): Deadline {
 /**
  * An admission's deadline that costs nothing until something waits for it. A warm admission is decided from the
  * cache without waiting: it then makes no AbortController, timer or listener. The first lookup that has to wait
- * asks for the signal, which aborts when the deadline passes, as a timer armed at the start would have (at once,
- * if it has passed already). Synchronous work never sees a timer fire, so `aborted` stays false until then.
+ * asks for the signal, which aborts when the deadline passes, as a timer armed at the start would have: by a timer,
+ * on the event loop's next turn if the deadline has passed already, so that answers already at hand (a cache's,
+ * a last-known digest's) are heard first. Synchronous work never sees a timer fire: `aborted` is false until then.
  */
 export class LazyDeadline implements Deadline {
   #controller: AbortController | undefined;
@@ -71,9 +72,8 @@ export class LazyDeadline implements Deadline {
     if (this.#controller === undefined) {
       const controller = new AbortController();
       setMaxListeners(0, controller.signal);
-      const remainingMs = this.endsAt - this.now();
-      if (remainingMs <= 0) controller.abort(this.reason);
-      else this.#timer = setTimeout(() => controller.abort(this.reason), remainingMs);
+      const remainingMs = Math.max(0, this.endsAt - this.now());
+      this.#timer = setTimeout(() => controller.abort(this.reason), remainingMs);
       this.#controller = controller;
     }
     return this.#controller.signal;

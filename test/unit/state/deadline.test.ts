@@ -12,11 +12,15 @@ describe('LazyDeadline', () => {
     deadline.clear();
   });
 
-  it('aborts at once when asked for its signal after the deadline passed', () => {
+  it('aborts on the next turn when asked for its signal after the deadline passed, as its timer would have', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
     const clock = { t: 250 };
     const deadline = new LazyDeadline(200, PASSED, () => clock.t);
-    assert.equal(deadline.signal.aborted, true);
-    assert.equal(deadline.signal.reason, PASSED);
+    const { signal } = deadline;
+    assert.equal(signal.aborted, false, 'answers at hand are heard first');
+    t.mock.timers.tick(0);
+    assert.equal(signal.aborted, true);
+    assert.equal(signal.reason, PASSED);
     assert.equal(deadline.aborted, true);
   });
 
