@@ -72,7 +72,7 @@ export interface LoadResult {
   readonly errors: number;
   readonly seconds: number;
   readonly requestsPerSecond: number;
-  /** Client-observed latency (ms) of the 2xx responses after the warm-up. */
+  /** Client-observed latency (ms) of the 2xx responses to requests sent after the warm-up. */
   readonly latency: Summary;
 }
 

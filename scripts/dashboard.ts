@@ -187,12 +187,12 @@ export function buildDashboard() {
     .withPanel(
       timeseries(
         'Registry requests',
-        'Requests to registries per second, by registry and outcome',
+        'Requests to registries per second, by registry, kind (probe: health checks; lookup: admissions) and outcome',
         'reqps',
       ).withTarget(
         query(
-          `sum by (registry, outcome) (rate(regroute_registry_requests_total{${JOB}}[$__rate_interval]))`,
-          '{{registry}} {{outcome}}',
+          `sum by (registry, kind, outcome) (rate(regroute_registry_requests_total{${JOB}}[$__rate_interval]))`,
+          '{{registry}} {{kind}} {{outcome}}',
         ),
       ),
     )

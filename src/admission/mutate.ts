@@ -1,11 +1,11 @@
 // The whole product in one pipeline: an admission request in, an admission response and its decisions out.
-import { setMaxListeners } from 'node:events';
 import { LRUCache } from 'lru-cache';
 import type { Config, Route } from '../config/schema.js';
 import { type ParsedReference, parseReference, type Reference } from '../reference/index.js';
 import { type Decision, decide, LEFT_FOR_A_FAULT, type Observation, unchanged } from '../routing/decision.js';
 import { observe } from '../routing/observe.js';
 import { type Candidate, matchRoute, type RouteMatch } from '../routing/route.js';
+import { type Deadline, deadlineOf } from '../state/deadline.js';
 import type { RegistryState } from '../state/state.js';
 import { auditAnnotationsOf } from './audit-annotations.js';
 import {
@@ -215,9 +215,9 @@ function recordWith(originals: OriginalImages, rewrites: readonly { site: ImageS
 export async function mutate(
   request: AdmissionRequest,
   deps: MutateDeps,
-  signal: AbortSignal,
+  within: AbortSignal | Deadline,
 ): Promise<MutateOutcome> {
-  const outcome = await routePod(request, deps, signal);
+  const outcome = await routePod(request, deps, deadlineOf(within));
   const auditAnnotations = auditAnnotationsOf(outcome);
   return auditAnnotations ? { ...outcome, response: { ...outcome.response, auditAnnotations } } : outcome;
 }
@@ -225,11 +225,8 @@ export async function mutate(
 async function routePod(
   request: AdmissionRequest,
   deps: MutateDeps,
-  signal: AbortSignal,
+  deadline: Deadline,
 ): Promise<MutateOutcome> {
-  // Every lookup of every image listens for the deadline: dozens of listeners on one signal are expected, and
-  // Node's leak warning would otherwise be printed for each large pod while a registry is slow.
-  setMaxListeners(0, signal);
   const pod = request.object;
   const sites = sitesToRoute(request);
   if (typeof sites === 'string') return { response: allowed(request.uid), decisions: [], skipped: sites };
@@ -256,7 +253,7 @@ async function routePod(
 
   // First what each image needs, without waiting: most are decided by the pod alone or share an image with an
   // earlier container (sidecars, init containers), and each distinct image is observed once, all at the same time.
-  const observations = new Map<string, Promise<Observation>>();
+  const observations = new Map<string, Observation | Promise<Observation>>();
   const pending: (ImageDecision | Routed)[] = sites.map((site, index) => {
     if (index >= MAX_IMAGES_PER_REVIEW) return { site, decision: unchanged('image-cap') };
     if (typeof site.image !== 'string') {
@@ -275,45 +272,37 @@ async function routePod(
     const match = routeOf(site.image, reference, routes);
     if (!match) return { site, reference, decision: unchanged('no-route') };
     if (!observations.has(site.image)) {
-      observations.set(site.image, observe(reference, match, deps.state, signal, admission.unverifiedTags));
+      observations.set(site.image, observe(reference, match, deps.state, deadline, admission.unverifiedTags));
     }
     return { site, reference, match, image: site.image };
   });
-  // One wait for every lookup of the pod; then the decisions, which are pure.
-  const observed = new Map<string, Observation>();
-  if (observations.size > 0) {
-    const answers = await Promise.all(observations.values());
-    let i = 0;
-    for (const image of observations.keys()) observed.set(image, answers[i++] as Observation);
+  // A wait only for images whose observation needs a registry (all of them at the same time); a warm pod's
+  // observations are all made already. Then the decisions, which are pure.
+  for (const [image, observation] of observations) {
+    if (observation instanceof Promise) observations.set(image, await observation);
   }
   const decisions = pending.map((item): ImageDecision => {
     if (!('match' in item)) return item;
     const { site, reference, match, image } = item;
-    const decision = decide(reference, match, observed.get(image) as Observation, {
+    const decision = decide(reference, match, observations.get(image) as Observation, {
       unverifiedTags: admission.unverifiedTags,
       canUse,
     });
     return { site, reference, decision };
   });
 
-  const rewrites = decisions.flatMap(({ site, decision }) =>
-    decision.target ? [{ site, target: decision.target }] : [],
-  );
+  const rewrites: { site: ImageSite; target: string }[] = [];
+  // Each secret once, in the order the pods' images first need them.
+  const needed = new Set<string>();
+  for (const { site, decision } of decisions) {
+    if (decision.target) rewrites.push({ site, target: decision.target });
+    const secret = decision.candidate ? registries[decision.candidate.registry]?.pullSecret : undefined;
+    if (secret && !podSecrets.includes(secret)) needed.add(secret);
+  }
   const warnings = warningsOf(decisions);
   if (rewrites.length === 0) return { response: allowed(request.uid, warnings), decisions, skipped: null };
 
-  const pullSecrets = isEphemeralUpdate
-    ? []
-    : [
-        ...new Set(
-          decisions.flatMap(({ decision }) => {
-            const secret = decision.candidate
-              ? registries[decision.candidate.registry]?.pullSecret
-              : undefined;
-            return secret && !podSecrets.includes(secret) ? [secret] : [];
-          }),
-        ),
-      ];
+  const pullSecrets = isEphemeralUpdate ? [] : [...needed];
   const plan: PatchPlan = {
     rewrites,
     pullSecrets,

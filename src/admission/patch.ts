@@ -112,7 +112,9 @@ export function buildPatch(pod: unknown, plan: PatchPlan): Operation[] {
 
 /** The segments of an RFC 6901 pointer, unescaped (`~1` before `~0`, as the RFC orders it). */
 const segmentsOf = (path: string): string[] => {
-  const segments = path.split('/').slice(1);
+  const segments = path.split('/');
+  // The pointer starts with '/': what comes before it is no segment.
+  segments.shift();
   return path.includes('~') ? segments.map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~')) : segments;
 };
 
@@ -139,7 +141,8 @@ function skeletonAlong(doc: unknown, ops: readonly Operation[]): unknown {
     const segments = segmentsOf(op.path);
     let original: unknown = doc;
     let copy = root as Record<string, unknown>;
-    for (const [i, segment] of segments.entries()) {
+    for (let i = 0; i < segments.length; i++) {
+      const segment = segments[i] as string;
       // An array's copy already holds its members; an object's gets each member on a way, or the target's value.
       if (!Array.isArray(original) && !isObject(original)) break;
       if (!Array.isArray(original) && !Object.hasOwn(original, segment)) break;

@@ -43,15 +43,54 @@ export class RegistryLabels {
 
 export type ReloadKind = 'config' | 'tls';
 
+type AdmissionResult = 'patched' | 'unchanged' | 'skipped' | 'invalid' | 'error';
+type Lookup = 'tag' | 'presence';
+
+/** Counts by key, added up on the admission path and handed over when read. */
+const addTo = <K>(counts: Map<K, number>, key: K, n = 1): void => {
+  counts.set(key, (counts.get(key) ?? 0) + n);
+};
+
+/** Rewrite counts by registry left, then registry chosen, then reason. */
+type RewriteCounts = Map<string, Map<string, Map<string, number>>>;
+
+/** Hands counts added up since the last scrape to their counter, and starts them again from zero. */
+function flushRewrites(counts: RewriteCounts, counter: Counter<'from' | 'to' | 'reason'>): void {
+  for (const [from, byTarget] of counts) {
+    for (const [to, byReason] of byTarget) {
+      for (const [reason, n] of byReason) if (n > 0) counter.inc({ from, to, reason }, n);
+      byReason.clear();
+    }
+  }
+}
+
 export class Metrics {
   readonly registry = new Registry();
   readonly registryLabels = new RegistryLabels();
+
+  // What the admission path counts, per review and per image, is added up in plain numbers here and handed to its
+  // counter when the counter is read (a scrape): an increment of a prom-client counter hashes and validates its
+  // labels, which for every image of every admission costs more than the decision itself.
+  readonly #admissions = new Map<AdmissionResult, number>();
+  readonly #decisions = new Map<string, number>();
+  /** Rewrites by registry left, then registry chosen, then reason. */
+  readonly #rewrites: RewriteCounts = new Map();
+  /** Report mode's rewrites, which were not made: counted apart, so rewrites_total stays what pods run. */
+  readonly #reportedRewrites: RewriteCounts = new Map();
+  readonly #lookups: Record<Lookup, { hit: number; miss: number }> = {
+    tag: { hit: 0, miss: 0 },
+    presence: { hit: 0, miss: 0 },
+  };
 
   readonly admissions = new Counter({
     name: 'regroute_admission_requests_total',
     help: 'Admission reviews answered, by result: patched, reported (report mode: would have been patched), unchanged, skipped, invalid, error.',
     labelNames: ['result'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const [result, n] of this.#admissions) if (n > 0) this.admissions.inc({ result }, n);
+      this.#admissions.clear();
+    },
   });
 
   readonly admissionDuration = new Histogram({
@@ -67,20 +106,26 @@ export class Metrics {
     help: 'Routing decisions per image, by reason.',
     labelNames: ['reason'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const [reason, n] of this.#decisions) if (n > 0) this.decisions.inc({ reason }, n);
+      this.#decisions.clear();
+    },
   });
 
-  readonly rewrites = new Counter({
+  readonly rewrites: Counter<'from' | 'to' | 'reason'> = new Counter({
     name: 'regroute_rewrites_total',
     help: 'Images rewritten, by registry left, registry chosen and reason.',
     labelNames: ['from', 'to', 'reason'] as const,
     registers: [this.registry],
+    collect: (): void => flushRewrites(this.#rewrites, this.rewrites),
   });
 
-  readonly reportedRewrites = new Counter({
+  readonly reportedRewrites: Counter<'from' | 'to' | 'reason'> = new Counter({
     name: 'regroute_reported_rewrites_total',
     help: 'Images report mode (admission.mode report) would have rewritten, by registry left, registry chosen and reason; none was.',
     labelNames: ['from', 'to', 'reason'] as const,
     registers: [this.registry],
+    collect: (): void => flushRewrites(this.#reportedRewrites, this.reportedRewrites),
   });
 
   readonly digestMismatches = new Counter({
@@ -92,8 +137,8 @@ export class Metrics {
 
   readonly registryRequests = new Counter({
     name: 'regroute_registry_requests_total',
-    help: 'HTTP requests made to registries, by registry, operation, outcome class and HTTP status (none: no answer).',
-    labelNames: ['registry', 'operation', 'outcome', 'status'] as const,
+    help: 'HTTP requests made to registries, by registry, operation, outcome class, HTTP status (none: no answer) and kind (probe: health checks; lookup: admissions, commands).',
+    labelNames: ['registry', 'operation', 'outcome', 'status', 'kind'] as const,
     registers: [this.registry],
   });
 
@@ -117,6 +162,15 @@ export class Metrics {
     help: 'Registry state cache lookups by cache (tag, presence) and result (hit, miss).',
     labelNames: ['cache', 'result'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const cache of ['tag', 'presence'] as const) {
+        const counts = this.#lookups[cache];
+        if (counts.hit > 0) this.cacheLookups.inc({ cache, result: 'hit' }, counts.hit);
+        if (counts.miss > 0) this.cacheLookups.inc({ cache, result: 'miss' }, counts.miss);
+        counts.hit = 0;
+        counts.miss = 0;
+      }
+    },
   });
 
   readonly configReloads = new Counter({
@@ -198,30 +252,27 @@ export class Metrics {
             ? 'reported'
             : 'patched'
           : 'unchanged';
-    this.admissions.inc({ result });
+    addTo(this.#admissions, result);
     this.admissionDuration.observe({ result }, seconds);
-    // Counted per pod first, then one increment per series: a pod's images mostly share a reason and a route, and
-    // each increment hashes its labels.
-    const reasons = new Map<string, number>();
-    const rewrites = new Map<
-      string,
-      { labels: { from: string; to: string; reason: string }; count: number }
-    >();
     for (const { reference, decision } of outcome.decisions) {
-      reasons.set(decision.reason, (reasons.get(decision.reason) ?? 0) + 1);
+      addTo(this.#decisions, decision.reason);
       if (decision.target && decision.candidate && reference && !outcome.patchError) {
         const from = this.registryLabels.of(reference.registry);
         const to = this.registryLabels.of(decision.candidate.registry);
-        const key = `${from} ${to} ${decision.reason}`;
-        const seen = rewrites.get(key);
-        if (seen) seen.count++;
-        else rewrites.set(key, { labels: { from, to, reason: decision.reason }, count: 1 });
+        const counts = outcome.reported ? this.#reportedRewrites : this.#rewrites;
+        let byTarget = counts.get(from);
+        if (!byTarget) {
+          byTarget = new Map();
+          counts.set(from, byTarget);
+        }
+        let byReason = byTarget.get(to);
+        if (!byReason) {
+          byReason = new Map();
+          byTarget.set(to, byReason);
+        }
+        addTo(byReason, decision.reason);
       }
     }
-    for (const [reason, count] of reasons) this.decisions.inc({ reason }, count);
-    // Report mode's rewrites were not made: they are counted apart, so rewrites_total stays what pods run.
-    const counter = outcome.reported ? this.reportedRewrites : this.rewrites;
-    for (const { labels, count } of rewrites.values()) counter.inc(labels, count);
   }
 
   recordDigestMismatch(registry: string): void {
@@ -247,6 +298,7 @@ export class Metrics {
       operation: event.operation,
       outcome: event.outcome,
       status: statusLabel(event.status),
+      kind: event.kind,
     });
   }
 
@@ -260,12 +312,13 @@ export class Metrics {
     this.#cacheSizes = sizes;
   }
 
-  recordCache(cache: 'tag' | 'presence', hit: boolean): void {
-    this.cacheLookups.inc({ cache, result: hit ? 'hit' : 'miss' });
+  recordCache(cache: Lookup, hit: boolean): void {
+    if (hit) this.#lookups[cache].hit++;
+    else this.#lookups[cache].miss++;
   }
 
   recordRejected(result: 'invalid' | 'error', seconds: number): void {
-    this.admissions.inc({ result });
+    addTo(this.#admissions, result);
     this.admissionDuration.observe({ result }, seconds);
   }
 

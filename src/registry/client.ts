@@ -65,10 +65,14 @@ const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
 
 export type Operation = 'ping' | 'manifest' | 'blob' | 'token';
 
+/** Who asked: the prober checking a registry's health, or a lookup (an admission's, a command's, cache warming). */
+export type RequestKind = 'probe' | 'lookup';
+
 /** One HTTP request made, for metrics: attach a counter or histogram to `onRequest`. */
 export interface RequestEvent {
   registry: string;
   operation: Operation;
+  kind: RequestKind;
   method: 'GET' | 'HEAD';
   /** Absent when no HTTP answer came (network, TLS, timeout). */
   status?: number;
@@ -81,6 +85,8 @@ export interface RequestEvent {
 export interface CallOptions {
   /** The deadline. Every request of the call, token exchange included, ends when it aborts. */
   signal: AbortSignal;
+  /** Who asks, for the requests' metrics: a lookup unless said otherwise. */
+  kind?: RequestKind;
 }
 
 export interface PingResult {
@@ -206,6 +212,7 @@ interface Request {
   url: URL;
   headers: Record<string, string>;
   operation: Operation;
+  kind: RequestKind;
 }
 
 type Response = Dispatcher.ResponseData;
@@ -367,10 +374,10 @@ export class RegistryClient {
     }
   }
 
-  async #ping({ signal }: CallOptions): Promise<PingResult> {
+  async #ping({ signal, kind = 'lookup' }: CallOptions): Promise<PingResult> {
     const started = performance.now();
     const latencyMs = (): number => performance.now() - started;
-    const req = this.#request('GET', '/v2/', {}, 'ping');
+    const req = this.#request('GET', '/v2/', {}, 'ping', kind);
     try {
       const res = this.#credentials
         ? await this.#exchange(req, undefined, signal)
@@ -414,7 +421,7 @@ export class RegistryClient {
   async #headManifest(
     repository: string,
     reference: string,
-    { signal }: CallOptions,
+    { signal, kind = 'lookup' }: CallOptions,
   ): Promise<ManifestResult> {
     if (!REPOSITORY.test(repository)) return invalid(`invalid repository name "${repository}"`);
     const wanted = parseDigest(reference);
@@ -423,7 +430,7 @@ export class RegistryClient {
     const scope = repositoryScope(repository);
     try {
       const res = await this.#exchange(
-        this.#request('HEAD', path, { accept: MANIFEST_ACCEPT }, 'manifest'),
+        this.#request('HEAD', path, { accept: MANIFEST_ACCEPT }, 'manifest', kind),
         scope,
         signal,
       );
@@ -432,7 +439,8 @@ export class RegistryClient {
       const status = res.statusCode;
       // HEAD is optional in practice: some registries and proxies answer 405 (or 501), which says nothing about
       // the manifest; GET answers the same question with the body.
-      if (status === 405 || status === 501) return await this.#getManifest(path, scope, reference, signal);
+      if (status === 405 || status === 501)
+        return await this.#getManifest(path, scope, reference, signal, kind);
       if (status === 404) return { kind: 'not-found' };
       if (status !== 200) return manifestError(this.#statusFailure(res, 'manifest HEAD'));
       const digest = parseDigest(header(res, 'docker-content-digest'));
@@ -440,7 +448,7 @@ export class RegistryClient {
       // Without Docker-Content-Digest (older registries), in another algorithm than the one asked for, or without
       // a media type, only the body can tell.
       if (digest === undefined || mediaType === '' || (wanted && wanted.algorithm !== digest.algorithm)) {
-        return await this.#getManifest(path, scope, reference, signal);
+        return await this.#getManifest(path, scope, reference, signal, kind);
       }
       const value = `${digest.algorithm}:${digest.hex}`;
       if (wanted && value !== reference) return mismatch(reference, value);
@@ -453,7 +461,7 @@ export class RegistryClient {
   async #readManifest(
     repository: string,
     reference: string,
-    { signal }: CallOptions,
+    { signal, kind = 'lookup' }: CallOptions,
   ): Promise<ManifestResult> {
     if (!REPOSITORY.test(repository)) return invalid(`invalid repository name "${repository}"`);
     if (parseDigest(reference) === undefined && !TAG.test(reference))
@@ -464,6 +472,7 @@ export class RegistryClient {
         repositoryScope(repository),
         reference,
         signal,
+        kind,
       );
     } catch (error) {
       return { kind: 'error', availability: availabilityOf(error), message: this.#describe(error) };
@@ -474,12 +483,16 @@ export class RegistryClient {
    * `HEAD /v2/<repository>/blobs/<digest>`: whether the registry's storage serves a blob. A redirect (to object
    * storage) counts as served: the registry found the blob and handed it on.
    */
-  async headBlob(repository: string, digest: string, { signal }: CallOptions): Promise<BlobResult> {
+  async headBlob(
+    repository: string,
+    digest: string,
+    { signal, kind = 'lookup' }: CallOptions,
+  ): Promise<BlobResult> {
     if (!REPOSITORY.test(repository)) return invalid(`invalid repository name "${repository}"`);
     if (parseDigest(digest) === undefined) return invalid(`invalid digest "${digest}"`);
     try {
       const res = await this.#exchange(
-        this.#request('HEAD', `/v2/${repository}/blobs/${digest}`, {}, 'blob'),
+        this.#request('HEAD', `/v2/${repository}/blobs/${digest}`, {}, 'blob', kind),
         repositoryScope(repository),
         signal,
       );
@@ -521,9 +534,10 @@ export class RegistryClient {
     scope: string,
     reference: string,
     signal: AbortSignal,
+    kind: RequestKind,
   ): Promise<ManifestResult> {
     const res = await this.#exchange(
-      this.#request('GET', path, { accept: MANIFEST_ACCEPT }, 'manifest'),
+      this.#request('GET', path, { accept: MANIFEST_ACCEPT }, 'manifest', kind),
       scope,
       signal,
     );
@@ -565,7 +579,7 @@ export class RegistryClient {
    */
   async #exchange(req: Request, scope: string | undefined, signal: AbortSignal): Promise<Response | Failure> {
     const known = this.#challenge;
-    const first = known ? await this.#authorize(known, scope, [], signal) : undefined;
+    const first = known ? await this.#authorize(known, scope, [], signal, req.kind) : undefined;
     if (isFailure(first)) return first;
     const res = await this.#send(withAuthorization(req, first), signal);
     if (isFailure(res) || res.statusCode !== 401) return res;
@@ -574,7 +588,7 @@ export class RegistryClient {
     if (first?.token) this.#tokens.invalidate(first.token.key, first.token.value);
     if (challenge === undefined)
       return { availability: 'auth', status: 401, message: 'HTTP 401 without a challenge' };
-    const retry = await this.#authorize(challenge, scope, asked ? [asked] : [], signal);
+    const retry = await this.#authorize(challenge, scope, asked ? [asked] : [], signal, req.kind);
     if (isFailure(retry)) return retry;
     if (retry === undefined) {
       return {
@@ -626,6 +640,7 @@ export class RegistryClient {
     scope: string | undefined,
     asked: string[],
     signal: AbortSignal,
+    kind: RequestKind,
   ): Promise<Authorization | Failure | undefined> {
     if (challenge.scheme === 'basic') {
       return this.#credentials ? { header: this.#credentials.basicAuthorization() } : undefined;
@@ -633,7 +648,8 @@ export class RegistryClient {
     const key = `${challenge.realm}\n${challenge.service ?? ''}\n${scope ?? ''}`;
     const scopes = mergeScopes(scope ? [scope] : [], asked);
     const outcome = await untilAborted(
-      this.#tokens.obtain(key, () => this.#fetchToken(challenge, scopes)),
+      // Shared by every caller of the scope: counted as the kind of the call that started it.
+      this.#tokens.obtain(key, () => this.#fetchToken(challenge, scopes, kind)),
       signal,
     );
     if (!outcome.ok) return outcome.failure;
@@ -644,6 +660,7 @@ export class RegistryClient {
   async #fetchToken(
     challenge: Extract<Challenge, { scheme: 'bearer' }>,
     scopes: string[],
+    kind: RequestKind,
   ): Promise<TokenOutcome<Failure>> {
     const fail = (failure: Failure): TokenOutcome<Failure> => ({ ok: false, failure });
     let url: URL;
@@ -672,7 +689,7 @@ export class RegistryClient {
     }
     const signal = AbortSignal.any([AbortSignal.timeout(this.#timeouts.tokenMs), this.#closing.signal]);
     try {
-      const res = await this.#send({ method: 'GET', url, headers, operation: 'token' }, signal);
+      const res = await this.#send({ method: 'GET', url, headers, operation: 'token', kind }, signal);
       if (isFailure(res)) return fail(res);
       if (res.statusCode !== 200) {
         await res.body.dump();
@@ -732,8 +749,9 @@ export class RegistryClient {
     path: string,
     headers: Record<string, string>,
     operation: Operation,
+    kind: RequestKind,
   ): Request {
-    return { method, url: new URL(path, this.origin), headers, operation };
+    return { method, url: new URL(path, this.origin), headers, operation, kind };
   }
 
   #statusFailure(res: Response, what: string): Failure {
@@ -758,6 +776,7 @@ export class RegistryClient {
     const event: RequestEvent = {
       registry: this.registry,
       operation: req.operation,
+      kind: req.kind,
       method: req.method,
       outcome,
       durationMs: performance.now() - started,

@@ -14,6 +14,7 @@ export {
   RegistryClient,
   type RegistryClientOptions,
   type RequestEvent,
+  type RequestKind,
   type Timeouts,
 } from './client.js';
 export { Credentials, credentialsFromDockerConfig, loadCredentials } from './credentials.js';

@@ -7,6 +7,7 @@ import { reportOnly } from '../admission/report.js';
 import { type AdmissionRequest, decodeReview, reviewOf, uidOf } from '../admission/review.js';
 import { auditRecords, writeAudit } from '../audit/audit.js';
 import type { Metrics } from '../audit/metrics.js';
+import { LazyDeadline } from '../state/deadline.js';
 import { inOneWrite } from './log.js';
 
 /**
@@ -49,9 +50,10 @@ function endConnectionsOnceClosing(app: FastifyInstance): void {
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onSend', async (_request, reply, payload) => {
+  // A callback rather than an async function: this runs for every answer, and a promise each is not free.
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
-    return payload;
+    done(null, payload);
   });
 }
 
@@ -105,12 +107,12 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
     }
     const admissionRequest = decoded.review.request;
     const mutateDeps = deps.mutateDeps();
-    // The deadline's timer is cleared with the answer. AbortSignal.timeout's would stay armed for the whole
-    // deadline after it, and abort a signal nobody listens to any more (an exception object made each time).
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(DEADLINE_PASSED), mutateDeps.config.admission.deadlineMs);
+    // Armed only if a lookup waits (see LazyDeadline), from the review's arrival; its timer is cleared with the
+    // answer. AbortSignal.timeout's would stay armed for the whole deadline after it, and abort a signal nobody
+    // listens to any more (an exception object made each time).
+    const deadline = new LazyDeadline(started + mutateDeps.config.admission.deadlineMs, DEADLINE_PASSED);
     try {
-      const decided = await mutate(admissionRequest, mutateDeps, deadline.signal);
+      const decided = await mutate(admissionRequest, mutateDeps, deadline);
       // Report mode decides as enforce does and withholds the patch: the same pipeline, another answer.
       const outcome = mutateDeps.config.admission.mode === 'report' ? reportOnly(decided) : decided;
       const seconds = (performance.now() - started) / 1000;
@@ -136,7 +138,7 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
         auditAnnotations: { decision: 'error' },
       });
     } finally {
-      clearTimeout(timer);
+      deadline.clear();
       deps.release?.(mutateDeps);
     }
   });

@@ -20,6 +20,9 @@ type TagEntry = {
   readonly at: number;
 };
 
+/** A fresh entry, as freshEntry hands it out: its answer, and when it was recorded. */
+export type FreshTag = Pick<TagEntry, 'digest' | 'at'>;
+
 /**
  * Share of a tag's TTL after which an admission reading the entry starts one refresh in the background. A tag that
  * pods keep asking for is refreshed before it expires, so no admission waits for it, and no answer older than the
@@ -47,16 +50,29 @@ export class TagCache {
 
   /** A fresh answer: a digest, null for "the tag does not exist", or undefined when not known fresh. */
   fresh(location: RepositoryLocation, tag: string): string | null | undefined {
-    const entry = this.#entries.get(TagCache.key(location, tag));
-    if (!entry) return undefined;
-    const ttl = entry.digest === null ? this.ttls.absentTtlMs : this.ttls.tagTtlMs;
-    return this.now() - entry.at < ttl ? entry.digest : undefined;
+    return this.freshEntry(location, tag)?.digest;
   }
 
   /** True when a fresh digest answer is old enough to be refreshed ahead of its expiry. */
   refreshDue(location: RepositoryLocation, tag: string): boolean {
+    const entry = this.freshEntry(location, tag);
+    return entry !== undefined && this.isRefreshDue(entry);
+  }
+
+  /**
+   * The tag's entry while its answer is fresh: one read of the cache serves both the answer (`digest`) and
+   * isRefreshDue, which an admission asks of every image.
+   */
+  freshEntry(location: RepositoryLocation, tag: string): FreshTag | undefined {
     const entry = this.#entries.get(TagCache.key(location, tag));
-    if (!entry || entry.digest === null) return false;
+    if (!entry) return undefined;
+    const ttl = entry.digest === null ? this.ttls.absentTtlMs : this.ttls.tagTtlMs;
+    return this.now() - entry.at < ttl ? entry : undefined;
+  }
+
+  /** True when a fresh digest answer is old enough to be refreshed ahead of its expiry. */
+  isRefreshDue(entry: FreshTag): boolean {
+    if (entry.digest === null) return false;
     const age = this.now() - entry.at;
     return age >= REFRESH_AHEAD * this.ttls.tagTtlMs && age < this.ttls.tagTtlMs;
   }

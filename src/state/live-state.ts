@@ -42,6 +42,9 @@ export type Clients = Pick<ClientPool, 'get'>;
 
 type Method = 'HEAD' | 'GET';
 
+const TRUSTED_TAG: TagAnswer = { kind: 'unknown', cause: 'error' };
+const ABSENT_TAG: TagAnswer = { kind: 'absent' };
+
 /** Which manifests an index names, by the index's digest: content-addressed, so never stale. */
 const MAX_INDEXES = 4096;
 
@@ -71,54 +74,76 @@ export class LiveState implements RegistryState {
     return this.health(registry);
   }
 
+  /**
+   * What resolveTag answers without a request: a fresh cache entry (its refresh-ahead started when due), or, while
+   * the probes find the registry failing, the last digest seen for the tag. Undefined when a request is needed.
+   */
+  cachedTag(location: RepositoryLocation, tag: string, withBody = false): TagAnswer | undefined {
+    // A trusted cache is never asked: its tags say nothing regroute could check.
+    if (this.options.trusted?.has(location.registry)) return TRUSTED_TAG;
+    const entry = this.tags.freshEntry(location, tag);
+    const fresh = entry?.digest;
+    if (fresh === null) {
+      this.options.onCache?.('tag', true);
+      return ABSENT_TAG;
+    }
+    // Health is read only where it matters: most answers are fresh, not due for a refresh, and wanted without body.
+    const failing = () => isFailing(this.health(location.registry));
+    if (entry !== undefined && fresh !== undefined) {
+      // Refresh-ahead: a tag pods keep asking for is looked up again before it expires, in the background, so a
+      // refresh never holds up an admission and no answer older than the TTL is served.
+      if (this.tags.isRefreshDue(entry) && !failing()) {
+        this.#request('HEAD', location, tag).catch(() => {});
+      }
+      const children = this.#children.get(fresh);
+      // Without its body (children unknown) a fresh answer still serves unless the caller needs the body and the
+      // registry can be asked for it.
+      if (children === undefined && withBody && !failing()) return undefined;
+      this.options.onCache?.('tag', true);
+      return children
+        ? { kind: 'digest', digest: fresh, from: 'cache', children }
+        : { kind: 'digest', digest: fresh, from: 'cache' };
+    }
+    if (!failing()) return undefined;
+    this.options.onCache?.('tag', false);
+    return this.#fallback(location, tag, 'unhealthy');
+  }
+
   async resolveTag(
     location: RepositoryLocation,
     tag: string,
     signal: AbortSignal,
     withBody = false,
   ): Promise<TagAnswer> {
-    // A trusted cache is never asked: its tags say nothing regroute could check.
-    if (this.options.trusted?.has(location.registry)) return { kind: 'unknown', cause: 'error' };
-    const fresh = this.tags.fresh(location, tag);
-    this.options.onCache?.('tag', fresh !== undefined);
-    if (fresh === null) return { kind: 'absent' };
-    if (fresh !== undefined) {
-      // Refresh-ahead: a tag pods keep asking for is looked up again before it expires, in the background, so a
-      // refresh never holds up an admission and no answer older than the TTL is served.
-      if (this.tags.refreshDue(location, tag) && !isFailing(this.health(location.registry))) {
-        this.#request('HEAD', location, tag).catch(() => {});
-      }
-      const children = this.#children.get(fresh);
-      if (children) return { kind: 'digest', digest: fresh, from: 'cache', children };
-      // Without its body (children unknown) a fresh answer still serves unless the caller needs the body and the
-      // registry can be asked for it.
-      if (!withBody || isFailing(this.health(location.registry)))
-        return { kind: 'digest', digest: fresh, from: 'cache' };
-    }
-
-    // The source's last answer stands in for a fresh one only while the probes find the source failing: a source
-    // that is merely slow or answered one error still serves its pods, and its tag may have moved since.
-    const fallback = (cause: 'deadline' | 'unhealthy' | 'error'): TagAnswer => {
-      const last = isFailing(this.health(location.registry)) ? this.tags.lastKnown(location, tag) : undefined;
-      return last
-        ? { kind: 'digest', digest: last.digest, from: 'last-known', ageMs: last.ageMs }
-        : { kind: 'unknown', cause };
-    };
-    if (isFailing(this.health(location.registry))) return fallback('unhealthy');
-    if (signal.aborted) return fallback('deadline');
+    const known = this.cachedTag(location, tag, withBody);
+    if (known !== undefined) return known;
+    // A request it is: no fresh entry, or a fresh one without the body asked for.
+    this.options.onCache?.('tag', this.tags.fresh(location, tag) !== undefined);
+    if (signal.aborted) return this.#fallback(location, tag, 'deadline');
     const result = await untilAborted(this.#request(withBody ? 'GET' : 'HEAD', location, tag), signal, null);
-    if (result === null) return fallback('deadline');
+    if (result === null) return this.#fallback(location, tag, 'deadline');
     if (result.kind === 'found') {
       return result.children
         ? { kind: 'digest', digest: result.digest, from: 'registry', children: result.children }
         : { kind: 'digest', digest: result.digest, from: 'registry' };
     }
-    if (result.kind === 'not-found') return { kind: 'absent' };
-    if (result.availability === 'timeout') return fallback('deadline');
+    if (result.kind === 'not-found') return ABSENT_TAG;
+    if (result.availability === 'timeout') return this.#fallback(location, tag, 'deadline');
     // The error just made the source suspect: its confirmation decides between "failing" (its last-known answer
     // stands in) and "a blip" (the pod stays with its source), within the deadline.
     await this.settledHealth(location.registry, signal);
-    return fallback('error');
+    return this.#fallback(location, tag, 'error');
+  }
+
+  /**
+   * The source's last answer stands in for a fresh one only while the probes find the source failing: a source
+   * that is merely slow or answered one error still serves its pods, and its tag may have moved since.
+   */
+  #fallback(location: RepositoryLocation, tag: string, cause: 'deadline' | 'unhealthy' | 'error'): TagAnswer {
+    const last = isFailing(this.health(location.registry)) ? this.tags.lastKnown(location, tag) : undefined;
+    return last
+      ? { kind: 'digest', digest: last.digest, from: 'last-known', ageMs: last.ageMs }
+      : { kind: 'unknown', cause };
   }
 
   async hasManifest(

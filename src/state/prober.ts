@@ -6,6 +6,7 @@ import type { ClientOrFailure, ClientPool } from './clients.js';
 import type { ContentSample, ContentSamples } from './content-samples.js';
 import { untilAborted } from './deadline.js';
 import type { Evidence, HealthTracker } from './health.js';
+import { EventLoopLag, LagDiscountedTimeout, type LoopLag } from './loop-lag.js';
 
 export interface ProbeResult {
   readonly registry: string;
@@ -13,8 +14,9 @@ export interface ProbeResult {
   readonly latencyMs: number;
   readonly error: string | null;
   /**
-   * True when no probe was sent for a reason of ours (the client still being set up, or evicted from a full pool):
-   * the registry's health was left as it was.
+   * True when the probe says nothing about the registry for a reason of ours: none was sent (the client still being
+   * set up, or evicted from a full pool), or it timed out while this process's event loop ran late. The registry's
+   * health was left as it was.
    */
   readonly local?: boolean;
 }
@@ -28,10 +30,11 @@ export const SETUP_TIMEOUT_MS = 5_000;
 
 /**
  * How long the first round of probes may take: client set-up, then a probe and the quick re-probes that confirm
- * a first failure (see HealthTracker.failed), each ended by probe.timeoutMs.
+ * a first failure (see HealthTracker.failed), each ended by probe.timeoutMs, plus as much again at most for the
+ * event loop's own lateness (see LagDiscountedTimeout).
  */
 export function firstRoundBoundMs(probe: Config['probe']): number {
-  return SETUP_TIMEOUT_MS + Math.max(2, probe.failureThreshold) * probe.timeoutMs;
+  return SETUP_TIMEOUT_MS + Math.max(2, probe.failureThreshold) * 2 * probe.timeoutMs;
 }
 
 type Check =
@@ -61,6 +64,8 @@ export class Prober {
     private readonly log: Logger,
     private readonly onProbe?: (result: ProbeResult) => void,
     private readonly samples?: ContentSamples,
+    /** How late this process's event loop runs, which a probe's timeout does not charge to the registry. */
+    private readonly lag: LoopLag = new EventLoopLag(),
   ) {}
 
   /**
@@ -72,6 +77,7 @@ export class Prober {
   }
 
   start(): void {
+    this.lag.start?.();
     // A failed lookup of an admission (a passive signal) makes a registry suspect between two rounds: confirm it at
     // once, so the admissions waiting on it get a verdict within a probe timeout or two.
     this.#unwatch = this.tracker.onSuspicion((registry) => {
@@ -128,10 +134,22 @@ export class Prober {
     }
     // The clock starts once the client exists.
     const started = performance.now();
-    const result: Check = made.ok
-      ? await this.#check(made.client, registry, AbortSignal.timeout(this.config.probe.timeoutMs))
-      : { kind: 'failed', error: made.error };
+    const timeout = new LagDiscountedTimeout(this.config.probe.timeoutMs, this.lag);
+    let result: Check;
+    try {
+      result = made.ok
+        ? await this.#check(made.client, registry, timeout.signal)
+        : { kind: 'failed', error: made.error };
+    } finally {
+      timeout.clear();
+    }
     const latencyMs = Math.round((performance.now() - started) * 10) / 10;
+    if (result.kind === 'failed' && timeout.ours) {
+      // A saturated process reads the registry's answer late: a timeout then is a limit of ours, and no verdict.
+      const error = `probe timed out while this process's event loop ran late by ${Math.round(timeout.grantedMs)} ms or more`;
+      this.log.debug({ registry, error }, 'registry not judged: the event loop was late');
+      return { registry, ok: false, latencyMs, error, local: true };
+    }
     const before = this.tracker.health(registry);
     if (result.kind === 'ok') this.tracker.succeeded(registry, latencyMs, result.evidence);
     else if (result.kind === 'rate-limited') this.tracker.rateLimited(registry, result.retryAfterMs);
@@ -158,7 +176,7 @@ export class Prober {
   async #check(client: RegistryClient, registry: string, signal: AbortSignal): Promise<Check> {
     const sample = this.config.registries[registry]?.healthCheck ? undefined : this.samples?.next(registry);
     if (sample) return this.#checkContent(client, registry, sample, signal);
-    const ping = await client.ping({ signal });
+    const ping = await client.ping({ signal, kind: 'probe' });
     if (!ping.ok) {
       const error = ping.error ?? `GET /v2/ answered ${ping.status ?? 'nothing'}`;
       return ping.availability === 'rate-limited'
@@ -167,7 +185,7 @@ export class Prober {
     }
     const deep = this.config.registries[registry]?.healthCheck;
     if (!deep) return { kind: 'ok', evidence: 'ping' };
-    const manifest = await client.headManifest(deep.repository, deep.reference, { signal });
+    const manifest = await client.headManifest(deep.repository, deep.reference, { signal, kind: 'probe' });
     if (manifest.kind === 'found') return { kind: 'ok', evidence: 'manifest' };
     if (manifest.kind === 'not-found')
       return {
@@ -199,7 +217,7 @@ export class Prober {
       result.availability === 'rate-limited'
         ? ({ kind: 'rate-limited', error: result.message, retryAfterMs: result.retryAfterMs } as const)
         : ({ kind: 'failed', error: `${what}: ${result.message}` } as const);
-    const manifest = await client.headManifest(sample.repository, sample.digest, { signal });
+    const manifest = await client.headManifest(sample.repository, sample.digest, { signal, kind: 'probe' });
     if (manifest.kind === 'error') return failure(manifest, `known manifest ${where}`);
     if (manifest.kind === 'not-found') {
       this.samples?.drop(registry, sample);
@@ -207,7 +225,7 @@ export class Prober {
     }
     if (sample.blob === undefined) sample.blob = await this.#blobOf(client, sample, signal);
     if (!sample.blob) return { kind: 'ok', evidence: 'manifest' };
-    const blob = await client.headBlob(sample.repository, sample.blob, { signal });
+    const blob = await client.headBlob(sample.repository, sample.blob, { signal, kind: 'probe' });
     if (blob.kind === 'error') return failure(blob, `blob ${sample.blob} of ${where}`);
     if (blob.kind === 'not-found') this.samples?.drop(registry, sample);
     return { kind: 'ok', evidence: 'manifest' };
@@ -222,9 +240,9 @@ export class Prober {
     sample: ContentSample,
     signal: AbortSignal,
   ): Promise<string | null | undefined> {
-    let body = await client.getManifest(sample.repository, sample.digest, { signal });
+    let body = await client.getManifest(sample.repository, sample.digest, { signal, kind: 'probe' });
     const child = body.kind === 'found' ? body.children?.[0] : undefined;
-    if (child) body = await client.getManifest(sample.repository, child, { signal });
+    if (child) body = await client.getManifest(sample.repository, child, { signal, kind: 'probe' });
     if (body.kind !== 'found') return undefined;
     return body.blobs?.[0] ?? null;
   }
@@ -233,5 +251,6 @@ export class Prober {
     this.#stopped = true;
     this.#unwatch?.();
     if (this.#timer) clearTimeout(this.#timer);
+    this.lag.stop?.();
   }
 }

@@ -76,6 +76,12 @@ export interface RegistryState {
     trust?: Trust,
   ): Promise<Presence>;
   /**
+   * What resolveTag would answer without a registry request (a fresh cache entry, a failing registry's last-known
+   * digest), undefined when only a request can tell. Lets the admission path decide a warm pod without waiting;
+   * never does I/O but the refresh-ahead resolveTag would start too.
+   */
+  cachedTag?(location: RepositoryLocation, tag: string, withBody?: boolean): TagAnswer | undefined;
+  /**
    * A fresh answer for the tag from cache only (a digest, null for "no such tag"), undefined when a lookup is
    * needed: tells the admission path a miss is coming. Never does I/O.
    */

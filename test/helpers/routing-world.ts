@@ -11,7 +11,14 @@ import type { RouteMatch } from '../../src/routing/route.js';
 import type { HealthTracker } from '../../src/state/health.js';
 import { type Clients, LiveState } from '../../src/state/live-state.js';
 import { MemoryState } from '../../src/state/memory-state.js';
-import type { Health, Presence, RepositoryLocation, TagAnswer, Trust } from '../../src/state/state.js';
+import type {
+  Health,
+  Presence,
+  RegistryState,
+  RepositoryLocation,
+  TagAnswer,
+  Trust,
+} from '../../src/state/state.js';
 import { locationKey } from '../../src/state/state.js';
 import { digestOf } from './digests.js';
 
@@ -396,21 +403,86 @@ export function worldLiveState(w: World): LiveState {
     requestTimeoutMs: 3_600_000,
     now: () => clock,
   });
-  // Last-known answers were recorded long ago: no longer fresh, still the last digest seen.
+  // Last-known answers were recorded long ago: no longer fresh, still the last digest seen. Recorded the first time
+  // a location's tag is asked, whether the answer is then taken from the cache or waited for.
   const seeded = new Set<string>();
-  const seed = state.resolveTag.bind(state);
+  const seed = (where: RepositoryLocation) => {
+    if (seeded.has(locationKey(where))) return;
+    seeded.add(locationKey(where));
+    const now = clock;
+    clock = 0;
+    for (const [t, digest] of contentsOf(w, where).lastKnownTags) state.tags.record(where, t, digest);
+    clock = now;
+  };
+  const resolveTag = state.resolveTag.bind(state);
   state.resolveTag = (where, tag, signal, withBody) => {
-    if (!seeded.has(locationKey(where))) {
-      seeded.add(locationKey(where));
-      const now = clock;
-      clock = 0;
-      for (const [t, digest] of contentsOf(w, where).lastKnownTags) state.tags.record(where, t, digest);
-      clock = now;
-    }
-    return seed(where, tag, signal, withBody);
+    seed(where);
+    return resolveTag(where, tag, signal, withBody);
+  };
+  const cachedTag = state.cachedTag.bind(state);
+  state.cachedTag = (where, tag, withBody) => {
+    seed(where);
+    return cachedTag(where, tag, withBody);
   };
   clock = 1_000_000_000;
   return state;
+}
+
+/**
+ * `inner` with no answer taken from the cache at once: every tag is asked and waited for, as the admission path did
+ * before it decided warm pods synchronously, so that the two can be compared on twin states. It notes whether any
+ * answer needed more than the cache (a registry request, a suspicion's verdict): exactly when the admission path may
+ * not decide at once.
+ */
+export class WaitingState implements RegistryState {
+  #neededMore = false;
+
+  constructor(private readonly inner: LiveState) {}
+
+  get neededMore(): boolean {
+    return this.#neededMore;
+  }
+
+  health(registry: string): Health {
+    return this.inner.health(registry);
+  }
+
+  settledHealth(registry: string, signal: AbortSignal): Promise<Health> {
+    this.#neededMore = true;
+    return this.inner.settledHealth(registry, signal);
+  }
+
+  resolveTag(
+    where: RepositoryLocation,
+    tag: string,
+    signal: AbortSignal,
+    withBody?: boolean,
+  ): Promise<TagAnswer> {
+    if (this.inner.cachedTag(where, tag, withBody) === undefined) this.#neededMore = true;
+    return this.inner.resolveTag(where, tag, signal, withBody);
+  }
+
+  hasManifest(
+    where: RepositoryLocation,
+    digest: string,
+    signal: AbortSignal,
+    trust?: Trust,
+  ): Promise<Presence> {
+    this.#neededMore = true;
+    return this.inner.hasManifest(where, digest, signal, trust);
+  }
+
+  knownTag(where: RepositoryLocation, tag: string): string | null | undefined {
+    return this.inner.knownTag(where, tag);
+  }
+
+  platformsOf(digest: string): readonly string[] | undefined {
+    return this.inner.platformsOf(digest);
+  }
+
+  knownPresence(where: RepositoryLocation, digest: string, trust?: Trust): Presence {
+    return this.inner.knownPresence(where, digest, trust);
+  }
 }
 
 /**

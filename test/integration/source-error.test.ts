@@ -129,7 +129,7 @@ describe('reason source-error, against real registries (distribution 2.8 on loop
       assert.match(
         text,
         new RegExp(
-          `regroute_registry_requests_total\\{registry="${flaky.host}",operation="manifest",outcome="server-error",status="503"\\} [1-9]`,
+          `regroute_registry_requests_total\\{registry="${flaky.host}",operation="manifest",outcome="server-error",status="503",kind="lookup"\\} [1-9]`,
         ),
       );
     } finally {
@@ -155,13 +155,13 @@ describe('reason source-error, against real registries (distribution 2.8 on loop
     assert.match(
       text,
       new RegExp(
-        `regroute_registry_requests_total\\{registry="${token.host}",operation="token",outcome="available",status="200"\\} [1-9]`,
+        `regroute_registry_requests_total\\{registry="${token.host}",operation="token",outcome="available",status="200",kind="lookup"\\} [1-9]`,
       ),
     );
     assert.match(
       text,
       new RegExp(
-        `regroute_registry_requests_total\\{registry="${token.host}",operation="manifest",outcome="auth",status="401"\\} [1-9]`,
+        `regroute_registry_requests_total\\{registry="${token.host}",operation="manifest",outcome="auth",status="401",kind="lookup"\\} [1-9]`,
       ),
     );
 

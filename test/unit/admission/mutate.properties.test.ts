@@ -21,10 +21,12 @@ import {
   image,
   type RoutingConfig,
   servesDigest,
+  WaitingState,
   type World,
   WorldState,
   wantedDigest,
   world,
+  worldLiveState,
 } from '../../helpers/routing-world.js';
 import { checkProperty } from '../../helpers/runs.js';
 
@@ -146,6 +148,16 @@ function withoutRegrouteFields(p: GeneratedPod): unknown {
   return copy;
 }
 
+/** The scenario's request for the pod as it is `before` this invocation. */
+function requestOf(s: Scenario, before: GeneratedPod): AdmissionRequest {
+  if (s.operation === 'CREATE') return createRequest(before);
+  const old = structuredClone(before);
+  if (old.spec.ephemeralContainers) {
+    old.spec.ephemeralContainers = old.spec.ephemeralContainers.slice(0, s.existingEphemeral);
+  }
+  return ephemeralRequest(before, old);
+}
+
 /** Runs the scenario: the pod as an earlier invocation left it, the request, and this invocation's outcome. */
 async function admit(s: Scenario) {
   let before = s.pod;
@@ -158,10 +170,7 @@ async function admit(s: Scenario) {
     );
     before = applied(before, first);
   }
-  const ephemeral = before.spec.ephemeralContainers ?? [];
-  const old = structuredClone(before);
-  if (old.spec.ephemeralContainers) old.spec.ephemeralContainers = ephemeral.slice(0, s.existingEphemeral);
-  const request = s.operation === 'CREATE' ? createRequest(before) : ephemeralRequest(before, old);
+  const request = requestOf(s, before);
   const state = new WorldState(s.world);
   const outcome = await mutate(request, { config: s.cfg, state }, deadlineAfterAnswers());
   const after = applied(before, outcome);
@@ -344,6 +353,34 @@ describe('mutate() over generated pods and registry worlds', () => {
           assert.equal(decision.reason === 'already-rewritten', claimed, `${site.kind} "${site.name}"`);
         }
         return label(outcome, s.operation);
+      },
+      RUNS,
+    );
+  });
+
+  it('decides a pod from the cache at once exactly as when waiting for every answer, with a patch that applies', async (t) => {
+    await checkProperty(
+      t,
+      // The same pod admitted before fills the caches: none (every answer needs a registry), one or two times.
+      fc.tuple(pods, fc.nat(2)),
+      async ([s, admittedBefore]) => {
+        const request = requestOf(s, s.pod);
+        // Twin states of the same world with the same history: one answers from its cache at once, the other is
+        // waited for on every answer, as the admission path did before it had a synchronous path.
+        const direct = worldLiveState(s.world);
+        const twin = worldLiveState(s.world);
+        for (let i = 0; i < admittedBefore; i++) {
+          for (const state of [direct, twin]) {
+            await mutate(request, { config: s.cfg, state }, deadlineAfterAnswers());
+          }
+        }
+        const waiting = new WaitingState(twin);
+        const atOnce = await mutate(request, { config: s.cfg, state: direct }, deadlineAfterAnswers());
+        const waited = await mutate(request, { config: s.cfg, state: waiting }, deadlineAfterAnswers());
+        assert.deepEqual(atOnce, waited);
+        assert.equal(atOnce.patchError, undefined, 'every patch for a valid pod can be proven');
+        assertValidPod(applied(s.pod, atOnce));
+        return `${waiting.neededMore ? 'waited' : 'all cached'}: ${label(atOnce, s.operation)}`;
       },
       RUNS,
     );

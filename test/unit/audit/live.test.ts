@@ -188,19 +188,19 @@ describe('metrics and logs after traffic with scripted registry stand-ins', () =
     line(`regroute_registry_up\\{registry="${closed}"\\} 0`);
     line(`regroute_registry_probe_duration_seconds_count\\{registry="${good}"\\} [1-9]\\d*`);
     line(
-      `regroute_registry_requests_total\\{registry="${good}",operation="ping",outcome="auth",status="401"\\} [1-9]\\d*`,
+      `regroute_registry_requests_total\\{registry="${good}",operation="ping",outcome="auth",status="401",kind="probe"\\} [1-9]\\d*`,
     );
     line(
-      `regroute_registry_requests_total\\{registry="${good}",operation="ping",outcome="available",status="200"\\} [1-9]\\d*`,
+      `regroute_registry_requests_total\\{registry="${good}",operation="ping",outcome="available",status="200",kind="probe"\\} [1-9]\\d*`,
     );
     line(
-      `regroute_registry_requests_total\\{registry="${good}",operation="manifest",outcome="available",status="200"\\} [1-9]\\d*`,
+      `regroute_registry_requests_total\\{registry="${good}",operation="manifest",outcome="available",status="200",kind="lookup"\\} [1-9]\\d*`,
     );
     line(
-      `regroute_registry_requests_total\\{registry="${source}",operation="ping",outcome="server-error",status="503"\\} [1-9]\\d*`,
+      `regroute_registry_requests_total\\{registry="${source}",operation="ping",outcome="server-error",status="503",kind="probe"\\} [1-9]\\d*`,
     );
     line(
-      `regroute_registry_requests_total\\{registry="${closed}",operation="ping",outcome="unreachable",status="none"\\} [1-9]\\d*`,
+      `regroute_registry_requests_total\\{registry="${closed}",operation="ping",outcome="unreachable",status="none",kind="probe"\\} [1-9]\\d*`,
     );
     line('regroute_cache_lookups_total\\{cache="tag",result="miss"\\} [1-9]\\d*');
     line('regroute_cache_lookups_total\\{cache="tag",result="hit"\\} [1-9]\\d*');

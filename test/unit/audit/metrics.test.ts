@@ -53,6 +53,7 @@ describe('label values', () => {
       metrics.recordRegistryRequest({
         registry,
         operation: 'manifest',
+        kind: 'lookup',
         method: 'HEAD',
         status: 200,
         outcome: 'available',

@@ -699,6 +699,23 @@ describe('RegistryClient', () => {
       }
     });
 
+    it('says who asked: a probe, or a lookup unless told otherwise, its token exchange included', async (t) => {
+      const { server } = await serveWithTokens(t, { credentials: [USER, PASSWORD] });
+      const events: RequestEvent[] = [];
+      const client = await clientFor(t, server, withPassword(), { onRequest: (e) => events.push(e) });
+      await client.headManifest('team/app', 'v1', { ...deadline(), kind: 'probe' });
+      await client.headManifest('team/app', 'missing', deadline());
+      assert.deepEqual(
+        events.map((e) => [e.operation, e.status, e.kind]),
+        [
+          ['manifest', 401, 'probe'],
+          ['token', 200, 'probe'],
+          ['manifest', 200, 'probe'],
+          ['manifest', 404, 'lookup'],
+        ],
+      );
+    });
+
     it('survives a hook that throws', async (t) => {
       const server = await serve(t, manifestStore(STORE));
       const client = await clientFor(

@@ -30,6 +30,7 @@ import {
   isDown,
   type RoutingConfig,
   servesDigest,
+  WaitingState,
   type World,
   WorldState,
   wantedDigest,
@@ -54,18 +55,20 @@ interface Routed {
   readonly match: RouteMatch;
 }
 
+/** The image under the config, when it parses and a route takes it. */
+function routedImage(cfg: RoutingConfig, written: string): Routed | null {
+  const parsed = parseReference(written);
+  const match = parsed.ok ? matchRoute(parsed.reference, cfg.routes) : null;
+  if (!parsed.ok || !match) return null;
+  // Counterexamples print the image, the routes and the policy, not every default of the config.
+  const shown = () =>
+    `${JSON.stringify(written)} routes=${JSON.stringify(cfg.routes)} secrets=${JSON.stringify(cfg.registries)} unverifiedTags=${cfg.admission.unverifiedTags}`;
+  const value: Routed = { cfg, written, reference: parsed.reference, match };
+  return Object.assign(value, { [fc.toStringMethod]: shown });
+}
+
 const routed: fc.Arbitrary<Routed> = config
-  .chain((cfg) => image(cfg.routes).map((written) => ({ cfg, written })))
-  .map(({ cfg, written }): Routed | null => {
-    const parsed = parseReference(written);
-    const match = parsed.ok ? matchRoute(parsed.reference, cfg.routes) : null;
-    if (!parsed.ok || !match) return null;
-    // Counterexamples print the image, the routes and the policy, not every default of the config.
-    const shown = () =>
-      `${JSON.stringify(written)} routes=${JSON.stringify(cfg.routes)} secrets=${JSON.stringify(cfg.registries)} unverifiedTags=${cfg.admission.unverifiedTags}`;
-    const value: Routed = { cfg, written, reference: parsed.reference, match };
-    return Object.assign(value, { [fc.toStringMethod]: shown });
-  })
+  .chain((cfg) => image(cfg.routes).map((written) => routedImage(cfg, written)))
   .filter((r): r is Routed => r !== null);
 
 const health = anyHealth;
@@ -462,6 +465,51 @@ describe('observe() then decide() over generated registry worlds, through Memory
       });
     });
   }
+
+  it('observes from the cache at once exactly what waiting for every answer observes, waiting only when it must', async (t) => {
+    await checkProperty(
+      t,
+      // Admissions before this one fill the caches: other images under the same routes, then this image none,
+      // one or two times (with none at all, every answer needs a registry).
+      scenario.chain((s) =>
+        fc.record({
+          s: fc.constant(s),
+          others: fc.array(image(s.routed.cfg.routes), { maxLength: 3 }),
+          again: fc.nat(2),
+        }),
+      ),
+      async ({ s: { routed: r, world: w }, others, again }) => {
+        const unverifiedTags = r.cfg.admission.unverifiedTags;
+        const history = [
+          ...others.flatMap((other) => routedImage(r.cfg, other) ?? []),
+          ...Array(again).fill(r),
+        ];
+        // Twin states of the same world with the same history: one answers from its cache at once, the other is
+        // waited for on every answer, as the admission path did before it had a synchronous path.
+        const direct = worldLiveState(w);
+        const twin = worldLiveState(w);
+        for (const before of history) {
+          for (const state of [direct, twin]) {
+            await observe(before.reference, before.match, state, deadlineAfterAnswers(), unverifiedTags);
+          }
+        }
+        const waiting = new WaitingState(twin);
+        const atOnce = observe(r.reference, r.match, direct, deadlineAfterAnswers(), unverifiedTags);
+        const waited = await observe(r.reference, r.match, waiting, deadlineAfterAnswers(), unverifiedTags);
+        assert.equal(
+          atOnce instanceof Promise,
+          waiting.neededMore,
+          'decided at once exactly when every answer was in the cache',
+        );
+        const observation = await atOnce;
+        assert.deepEqual(observation, waited);
+        const decision = decide(r.reference, r.match, observation, { unverifiedTags });
+        assert.deepEqual(decision, decide(r.reference, r.match, waited, { unverifiedTags }));
+        return `${atOnce instanceof Promise ? 'waited' : 'at once'}: ${decision.reason}`;
+      },
+      RUNS,
+    );
+  });
 
   it('asks a registry the prober counts down for nothing but the last known digest of the source’s tag', async (t) => {
     await checkProperty(

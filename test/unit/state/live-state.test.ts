@@ -194,6 +194,43 @@ describe('LiveState tag resolution', () => {
   });
 });
 
+describe('LiveState answers from the cache alone', () => {
+  it('answers what resolveTag would without a request, and nothing when only a request can tell', async () => {
+    const clock = { t: 0 };
+    const registry = scriptedRegistry();
+    const { state, tracker } = liveState(registry.pool, clock);
+    assert.equal(state.cachedTag(loc, 'v1'), undefined, 'never asked');
+    state.tags.record(loc, 'v1', D1);
+    state.tags.record(loc, 'gone', null);
+    assert.deepEqual(state.cachedTag(loc, 'v1'), { kind: 'digest', digest: D1, from: 'cache' });
+    assert.deepEqual(state.cachedTag(loc, 'gone'), { kind: 'absent' });
+    assert.equal(state.cachedTag(loc, 'v1', true), undefined, 'its body was never read: a GET is needed');
+
+    clock.t = TTL_MS;
+    assert.equal(state.cachedTag(loc, 'v1'), undefined, 'expired');
+    fail(tracker, loc.registry);
+    assert.deepEqual(state.cachedTag(loc, 'v1'), {
+      kind: 'digest',
+      digest: D1,
+      from: 'last-known',
+      ageMs: TTL_MS,
+    });
+    assert.deepEqual(await state.resolveTag(loc, 'v1', later()), state.cachedTag(loc, 'v1'));
+    assert.deepEqual(registry.asked, [], 'no request was made');
+  });
+
+  it('starts the refresh-ahead of a tag it answers, as resolveTag does', async () => {
+    const clock = { t: 0 };
+    const registry = scriptedRegistry();
+    const { state } = liveState(registry.pool, clock);
+    state.tags.record(loc, 'v1', D1);
+    clock.t = 0.8 * TTL_MS;
+    assert.deepEqual(state.cachedTag(loc, 'v1'), { kind: 'digest', digest: D1, from: 'cache' });
+    await settle();
+    assert.deepEqual(registry.asked, ['HEAD v1']);
+  });
+});
+
 describe('LiveState presence', () => {
   it('trusts a mirror only once its bytes hashed to the digest: a GET the first time, the cache after', async () => {
     const registry = scriptedRegistry();

@@ -9,6 +9,7 @@ import type { PingResult } from '../../../src/registry/index.js';
 import type { ClientOrFailure, ClientPool } from '../../../src/state/clients.js';
 import { ContentSamples, SAMPLES_PER_REGISTRY } from '../../../src/state/content-samples.js';
 import { HealthTracker } from '../../../src/state/health.js';
+import type { LoopLag } from '../../../src/state/loop-lag.js';
 import { type ProbeResult, Prober } from '../../../src/state/prober.js';
 
 const silent = pino({ level: 'silent' });
@@ -142,6 +143,55 @@ describe('Prober', () => {
     );
     await prober.probe(REGISTRY);
     assert.equal(tracker.health(REGISTRY), 'unhealthy');
+  });
+});
+
+describe('Prober under a late event loop (scripted client, injected lateness)', () => {
+  /** A registry that never answers: its ping ends only when the probe's signal aborts, as a timeout. */
+  const hung = () =>
+    scriptedClient([
+      (signal) =>
+        new Promise<PingResult>((resolve) =>
+          signal.addEventListener('abort', () =>
+            resolve({ ok: false, latencyMs: 1, availability: 'timeout', error: 'timed out' }),
+          ),
+        ),
+    ]);
+  /** The event loop ran late by `ms` over every stretch a probe measures. */
+  const lateBy = (ms: number): LoopLag => ({ since: () => () => ms });
+
+  function lateProber(lag: LoopLag) {
+    const config = Config.parse({ probe: { timeoutMs: 20, failureThreshold: 2 } });
+    const tracker = new HealthTracker(config.probe);
+    const results: ProbeResult[] = [];
+    const prober = new Prober(
+      config,
+      poolOf(ok(hung())),
+      tracker,
+      silent,
+      (r) => results.push(r),
+      undefined,
+      lag,
+    );
+    return { prober, tracker, results };
+  }
+
+  it('holds no timeout against a registry while the process itself ran late by as much', async () => {
+    const { prober, tracker, results } = lateProber(lateBy(10_000));
+    tracker.succeeded(REGISTRY);
+    const result = await prober.probe(REGISTRY);
+    assert.equal(result.local, true);
+    assert.match(result.error ?? '', /event loop ran late/);
+    assert.equal(tracker.health(REGISTRY), 'healthy', 'not even suspect');
+    assert.deepEqual(results, [], 'no verdict reported');
+  });
+
+  it('still counts a timeout when the event loop was on time', async () => {
+    const { prober, tracker } = lateProber(lateBy(0));
+    tracker.succeeded(REGISTRY);
+    const result = await prober.probe(REGISTRY);
+    assert.equal(result.local, undefined);
+    assert.equal(tracker.health(REGISTRY), 'unhealthy', 'suspected, then confirmed');
   });
 });
 
