@@ -798,10 +798,10 @@ describe('deploy/chart server settings, priority and disruption budget', () => {
   it('caps the heap from maxOldSpaceSizeMiB', () => {
     assert.equal(
       environmentOf(helmTemplate({})).NODE_OPTIONS,
-      '--max-old-space-size=160 --max-semi-space-size=16',
+      '--max-old-space-size=160 --max-semi-space-size=8',
     );
     const tuned = helmTemplate(MATRIX['production tuning'] ?? {});
-    assert.equal(environmentOf(tuned).NODE_OPTIONS, '--max-old-space-size=768 --max-semi-space-size=16');
+    assert.equal(environmentOf(tuned).NODE_OPTIONS, '--max-old-space-size=768 --max-semi-space-size=8');
   });
 
   it('runs at its own priority class, or at the one named, without making its own when told', () => {
