@@ -76,11 +76,17 @@ function reasonCounts(decisions: readonly ImageDecision[]): string {
   return [...counts].map(([reason, count]) => `${reason}=${count}`).join(',');
 }
 
+/**
+ * What became of the pod, the one rule the audit annotations and the metrics share. A reported review (report mode)
+ * is one enforce would have patched exactly when some image has a target.
+ */
 export function podDecisionOf(
-  outcome: Pick<MutateOutcome, 'skipped' | 'patchError' | 'response'>,
+  outcome: Pick<MutateOutcome, 'skipped' | 'patchError' | 'response' | 'decisions' | 'reported'>,
 ): PodDecision {
   if (outcome.skipped) return 'skipped';
   if (outcome.patchError !== undefined) return 'patch-failed';
+  if (outcome.reported)
+    return outcome.decisions.some((d) => d.decision.target !== null) ? 'reported' : 'unchanged';
   return outcome.response.patch ? 'rewritten' : 'unchanged';
 }
 
@@ -89,15 +95,16 @@ export function podDecisionOf(
  * webhook's rules never send one.
  */
 export function auditAnnotationsOf(
-  outcome: Pick<MutateOutcome, 'skipped' | 'patchError' | 'response' | 'decisions'>,
+  outcome: Pick<MutateOutcome, 'skipped' | 'patchError' | 'response' | 'decisions' | 'reported'>,
 ): Partial<Record<AuditKey, string>> | undefined {
   if (outcome.skipped === 'not-a-pod') return undefined;
   const decision = podDecisionOf(outcome);
   if (outcome.skipped) return { decision, 'skip-reason': outcome.skipped };
   const annotations: Partial<Record<AuditKey, string>> = { decision };
+  // Targets are marked not applied unless a patch was sent (a pod left unchanged has none to mark).
   if (outcome.decisions.length > 0)
-    annotations.images = imagesSummary(outcome.decisions, decision !== 'patch-failed');
-  if (decision === 'rewritten')
+    annotations.images = imagesSummary(outcome.decisions, decision === 'rewritten');
+  if (decision === 'rewritten' || decision === 'reported')
     annotations.rewrites = String(outcome.decisions.filter((d) => d.decision.target !== null).length);
   if (outcome.decisions.length > 0) annotations.reasons = reasonCounts(outcome.decisions);
   return annotations;

@@ -1,5 +1,5 @@
 // Report mode (admission.mode: report): a review decided as enforce decides it, answered without its patch.
-import { auditAnnotationsOf, imagesSummary, type PodDecision } from './audit-annotations.js';
+import { auditAnnotationsOf } from './audit-annotations.js';
 import { type MutateOutcome, warningsOf } from './mutate.js';
 
 /**
@@ -14,19 +14,7 @@ export function reportOnly(outcome: MutateOutcome): MutateOutcome {
   const warnings = warningsOf(outcome.decisions, false);
   const response = { ...rest, ...(warnings.length > 0 ? { warnings } : {}) };
   const reported: MutateOutcome = { ...outcome, response, reported: true };
-  const annotations = auditAnnotationsOf(reported);
-  if (!annotations) return reported;
-  return {
-    ...reported,
-    response: {
-      ...response,
-      // `reported`: the pod enforce would have rewritten, with the rewrites it would have made.
-      auditAnnotations: {
-        ...annotations,
-        decision: 'reported' satisfies PodDecision,
-        images: imagesSummary(outcome.decisions, false),
-        rewrites: String(outcome.decisions.filter((d) => d.decision.target !== null).length),
-      },
-    },
-  };
+  // Their decision `reported`, the rewrites that would have been made counted, the targets marked not applied.
+  const auditAnnotations = auditAnnotationsOf(reported);
+  return auditAnnotations ? { ...reported, response: { ...response, auditAnnotations } } : reported;
 }

@@ -1,5 +1,6 @@
 // Prometheus metrics: one registry per process (not prom-client's global), so tests and reloads stay independent.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { type PodDecision, podDecisionOf } from '../admission/audit-annotations.js';
 import type { MutateOutcome } from '../admission/mutate.js';
 import type { RequestEvent } from '../registry/index.js';
 import { REASONS } from '../routing/decision.js';
@@ -43,13 +44,22 @@ export class RegistryLabels {
 
 export type ReloadKind = 'config' | 'tls';
 
-type AdmissionResult = 'patched' | 'unchanged' | 'skipped' | 'invalid' | 'error';
+type AdmissionResult = 'patched' | 'reported' | 'unchanged' | 'skipped' | 'invalid' | 'error';
 type Lookup = 'tag' | 'presence';
 
 /** Counts by key, added up on the admission path and handed over when read. */
 const addTo = <K>(counts: Map<K, number>, key: K, n = 1): void => {
   counts.set(key, (counts.get(key) ?? 0) + n);
 };
+
+/** The admission result label of each pod decision (audit-annotations.ts decides it). */
+const RESULT_OF = {
+  rewritten: 'patched',
+  reported: 'reported',
+  unchanged: 'unchanged',
+  skipped: 'skipped',
+  'patch-failed': 'error',
+} as const satisfies Record<PodDecision, AdmissionResult>;
 
 /** Rewrite counts by registry left, then registry chosen, then reason. */
 type RewriteCounts = Map<string, Map<string, Map<string, number>>>;
@@ -239,19 +249,7 @@ export class Metrics {
   }
 
   recordOutcome(outcome: MutateOutcome, seconds: number): void {
-    // A reported review would have been patched exactly when enforce builds a patch: some image has a target.
-    const rewritten = outcome.reported
-      ? outcome.decisions.some(({ decision }) => decision.target !== null)
-      : outcome.response.patch !== undefined;
-    const result = outcome.patchError
-      ? 'error'
-      : outcome.skipped
-        ? 'skipped'
-        : rewritten
-          ? outcome.reported
-            ? 'reported'
-            : 'patched'
-          : 'unchanged';
+    const result = RESULT_OF[podDecisionOf(outcome)];
     addTo(this.#admissions, result);
     this.admissionDuration.observe({ result }, seconds);
     for (const { reference, decision } of outcome.decisions) {
