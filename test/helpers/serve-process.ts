@@ -1,11 +1,14 @@
 // `regroute serve` as its own process, as it runs in a cluster: started from the CLI with a config file, its JSON
 // log lines kept for assertions, its /mutate called over real TLS.
+
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import type { AdmissionResponse } from '../../src/admission/review.js';
 import { certSetPaths, writeCertSet } from '../../src/certs/files.js';
+import { fixture } from './fixtures.js';
 
 const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli.ts');
 const FAST_RELOAD_MAIN = join(import.meta.dirname, 'serve-main.ts');
@@ -153,4 +156,16 @@ export async function startServe(
       await dispatcher.close();
     },
   };
+}
+
+/** A started webhook answers a corpus pod (every container naming `image`) with an allowed review of its uid. */
+export async function assertAnswersReview(serve: ServeProcess, image: string): Promise<void> {
+  const review = fixture<{
+    request: { uid: string; object: { spec: { containers: { image: string }[] } } };
+  }>('admission/pod-create-replicaset.json');
+  for (const c of review.request.object.spec.containers) c.image = image;
+  const answered = await serve.mutate(review);
+  assert.equal(answered.statusCode, 200);
+  assert.equal(answered.response.uid, review.request.uid);
+  assert.equal(answered.response.allowed, true);
 }

@@ -9,8 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfigFile } from '../../src/config/load.js';
 import { freePort } from '../harness/ports.js';
-import { fixture } from '../helpers/fixtures.js';
-import { type ServeProcess, serveCerts, startServe } from '../helpers/serve-process.js';
+import { assertAnswersReview, type ServeProcess, serveCerts, startServe } from '../helpers/serve-process.js';
 import { deployDir } from '../unit/deploy/manifests.js';
 
 const EXAMPLE = join(deployDir, 'examples', 'config.yaml');
@@ -63,14 +62,7 @@ describe('deploy/examples/config.yaml as shipped', () => {
     const serving = await serve.waitForLog((l) => l.msg === 'regroute serving');
     assert.equal(serving.routes, 2);
 
-    const review = fixture<{
-      request: { uid: string; object: { spec: { containers: { image: string }[] } } };
-    }>('admission/pod-create-replicaset.json');
-    for (const c of review.request.object.spec.containers) c.image = 'fra.ocir.io/tenancy/app:1.0';
-    const answered = await serve.mutate(review);
-    assert.equal(answered.statusCode, 200);
-    assert.equal(answered.response.uid, review.request.uid);
-    assert.equal(answered.response.allowed, true);
+    await assertAnswersReview(serve, 'fra.ocir.io/tenancy/app:1.0');
   });
 
   it('contacted nothing beyond loopback: its registries fail on a missing file or at 127.0.0.1', async () => {

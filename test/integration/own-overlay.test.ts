@@ -10,9 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { createCA } from '../../src/certs/generate.js';
 import { freePort } from '../harness/ports.js';
-import { fixture } from '../helpers/fixtures.js';
 import { type KubeObject, renderWithKubectl } from '../helpers/kustomize.js';
-import { type ServeProcess, serveCerts, startServe } from '../helpers/serve-process.js';
+import { assertAnswersReview, type ServeProcess, serveCerts, startServe } from '../helpers/serve-process.js';
 import { assertValid, configMapOf, deployDir, envOf, one } from '../unit/deploy/manifests.js';
 
 const LOOPBACK_DNS = join(import.meta.dirname, '..', 'helpers', 'loopback-dns.mjs');
@@ -153,14 +152,7 @@ describe("deploy/README.md's own overlay", () => {
     assert.match(await scraped.text(), /^regroute_/m);
     assert.equal(portOf('https'), serve.port);
 
-    const review = fixture<{
-      request: { uid: string; object: { spec: { containers: { image: string }[] } } };
-    }>('admission/pod-create-replicaset.json');
-    for (const c of review.request.object.spec.containers) c.image = 'fra.ocir.io/tenancy/app:1.0';
-    const answered = await serve.mutate(review);
-    assert.equal(answered.statusCode, 200);
-    assert.equal(answered.response.uid, review.request.uid);
-    assert.equal(answered.response.allowed, true);
+    await assertAnswersReview(serve, 'fra.ocir.io/tenancy/app:1.0');
 
     serve.kill('SIGTERM');
     assert.deepEqual(await serve.exited, { code: 0, signal: null });
